@@ -1,0 +1,100 @@
+//! Aggregate builders: `Avg::on("price").window("7d").into("avg_price_7d")`.
+
+use crate::bindings::volga::pipeline::description as wit;
+
+/// One aggregate of a `group_by(...).aggregate([...])` call.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    kind: wit::AggregateKind,
+    on: Option<String>,
+    window: wit::Window,
+    into: String,
+}
+
+impl Aggregate {
+    pub(crate) fn to_wit(&self) -> wit::AggregateDef {
+        wit::AggregateDef {
+            kind: self.kind.clone(),
+            on: self.on.clone(),
+            window: self.window.clone(),
+            into: self.into.clone(),
+        }
+    }
+}
+
+/// An aggregate still missing its window or output field.
+#[derive(Clone, Debug)]
+pub struct AggregateBuilder {
+    kind: wit::AggregateKind,
+    on: Option<String>,
+    window: wit::Window,
+}
+
+impl AggregateBuilder {
+    fn new(kind: wit::AggregateKind, on: Option<&str>) -> Self {
+        AggregateBuilder { kind, on: on.map(str::to_string), window: wit::Window::Forever }
+    }
+
+    /// A sliding window: rows with `T - d < ts <= T`, `d` written `"30s"`, `"1h"`, `"7d"`, `"1w"`;
+    /// `"forever"` for all rows up to `T` (the default).
+    pub fn window(mut self, window: &str) -> Self {
+        self.window = if window == "forever" {
+            wit::Window::Forever
+        } else {
+            wit::Window::Sliding(window.to_string())
+        };
+        self
+    }
+
+    /// Names the output field.
+    pub fn into(self, field: &str) -> Aggregate {
+        Aggregate { kind: self.kind, on: self.on, window: self.window, into: field.to_string() }
+    }
+}
+
+macro_rules! aggregate_on {
+    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl $name {
+            /// Aggregates the field `field`.
+            pub fn on(field: &str) -> AggregateBuilder {
+                AggregateBuilder::new(wit::AggregateKind::$kind, Some(field))
+            }
+        }
+    };
+}
+
+aggregate_on!(
+    /// Exact sum of a numeric field; 0 over an empty window.
+    Sum, Sum
+);
+aggregate_on!(
+    /// Exact mean of a numeric field (the exact sum rounded once, divided by the count); null
+    /// over an empty window.
+    Avg, Avg
+);
+aggregate_on!(
+    /// Smallest value of a field; null over an empty window.
+    Min, Min
+);
+aggregate_on!(
+    /// Largest value of a field; null over an empty window.
+    Max, Max
+);
+
+/// Number of rows; 0 over an empty window.
+pub struct Count;
+
+impl Count {
+    /// Counts rows.
+    pub fn rows() -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::Count, None)
+    }
+
+    /// Counts rows where `field` is not null.
+    pub fn on(field: &str) -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::Count, Some(field))
+    }
+}

@@ -1,0 +1,312 @@
+//! The pipeline builder: datasets, sources and the operator graph.
+
+use std::cell::RefCell;
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::aggregate::Aggregate;
+use crate::bindings::volga::pipeline::description as wit;
+use crate::lambda::{Lambda, LambdaFn};
+use crate::row::{Columns, FieldDef, Row};
+
+/// Where a source dataset's rows come from: a connector named in the host's config and a table
+/// or topic within it.
+#[derive(Clone, Debug)]
+pub struct Source {
+    connector: String,
+    name: String,
+    tag: Option<String>,
+}
+
+impl Source {
+    /// A table of a database or file connector, e.g. `Source::table("mysql", "users")`.
+    pub fn table(connector: &str, table: &str) -> Self {
+        Source { connector: connector.to_string(), name: table.to_string(), tag: None }
+    }
+
+    /// A topic of a streaming connector, e.g. `Source::topic("kafka", "orders")`.
+    pub fn topic(connector: &str, topic: &str) -> Self {
+        Self::table(connector, topic)
+    }
+
+    /// Tags the source, so that a job can pick it among several: `"online"`, `"offline"`.
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tag = Some(tag.to_string());
+        self
+    }
+}
+
+/// How a join matches left rows to right rows.
+#[derive(Clone, Debug)]
+pub struct Join {
+    left_on: Vec<String>,
+    right_on: Vec<String>,
+    how: wit::JoinHow,
+}
+
+impl Join {
+    /// Join on fields that have the same names on both sides.
+    pub fn on<const N: usize>(fields: [&str; N]) -> Self {
+        let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        Join { left_on: fields.clone(), right_on: fields, how: wit::JoinHow::Inner }
+    }
+
+    /// Join on these left fields; name the right fields with [`Join::right_on`].
+    pub fn left_on<const N: usize>(fields: [&str; N]) -> Self {
+        Join {
+            left_on: fields.iter().map(|f| f.to_string()).collect(),
+            right_on: Vec::new(),
+            how: wit::JoinHow::Inner,
+        }
+    }
+
+    /// The right side's key fields, matched in order with the left fields.
+    pub fn right_on<const N: usize>(mut self, fields: [&str; N]) -> Self {
+        self.right_on = fields.iter().map(|f| f.to_string()).collect();
+        self
+    }
+
+    /// Keep left rows without a match, with the right side's fields null.
+    pub fn left(mut self) -> Self {
+        self.how = wit::JoinHow::Left;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Input(String),
+    Filter { input: u32, lambda: u32 },
+    Transform { input: u32, lambda: u32 },
+    Join { left: u32, right: u32, join: Join },
+    Aggregate { input: u32, keys: Vec<String>, aggregates: Vec<Aggregate> },
+}
+
+impl Node {
+    fn inputs(&self) -> Vec<u32> {
+        match self {
+            Node::Input(_) => vec![],
+            Node::Filter { input, .. }
+            | Node::Transform { input, .. }
+            | Node::Aggregate { input, .. } => vec![*input],
+            Node::Join { left, right, .. } => vec![*left, *right],
+        }
+    }
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<Node>,
+    lambdas: Vec<Lambda>,
+}
+
+impl Graph {
+    fn push(&mut self, node: Node) -> u32 {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as u32
+    }
+}
+
+/// A pipeline component under construction: its datasets and their operator graphs.
+pub struct App {
+    name: String,
+    datasets: Vec<wit::DatasetDef>,
+    graph: Rc<RefCell<Graph>>,
+}
+
+impl App {
+    /// A new component named `name`.
+    pub fn new(name: &str) -> Self {
+        App { name: name.to_string(), datasets: Vec::new(), graph: Rc::default() }
+    }
+
+    /// Declares the source dataset `T`, read from `sources`.
+    pub fn source<T: Row>(&mut self, sources: impl IntoIterator<Item = Source>) -> Stream {
+        let sources = sources
+            .into_iter()
+            .map(|s| wit::SourceDef { connector: s.connector, name: s.name, tag: s.tag })
+            .collect();
+        self.declare::<T>(sources, None)
+    }
+
+    /// Declares the derived dataset `T`, computed by `stream`.
+    pub fn pipeline<T: Row>(&mut self, stream: Stream) -> Stream {
+        let pipeline = self.extract(stream.node);
+        self.declare::<T>(Vec::new(), Some(pipeline))
+    }
+
+    fn declare<T: Row>(
+        &mut self,
+        sources: Vec<wit::SourceDef>,
+        pipeline: Option<wit::PipelineDef>,
+    ) -> Stream {
+        self.datasets.push(wit::DatasetDef {
+            name: T::DATASET.to_string(),
+            fields: T::fields().iter().map(FieldDef::to_wit).collect(),
+            sources,
+            pipeline,
+        });
+        let node = self.graph.borrow_mut().push(Node::Input(T::DATASET.to_string()));
+        Stream { graph: self.graph.clone(), node }
+    }
+
+    /// The sub-graph that computes `output`, renumbered densely in topological order.
+    fn extract(&self, output: u32) -> wit::PipelineDef {
+        let graph = self.graph.borrow();
+        let mut used = vec![false; graph.nodes.len()];
+        let mut stack = vec![output];
+        while let Some(node) = stack.pop() {
+            if !std::mem::replace(&mut used[node as usize], true) {
+                stack.extend(graph.nodes[node as usize].inputs());
+            }
+        }
+        // Inputs always precede their users, so ascending order is topological.
+        let mut renumber = vec![u32::MAX; graph.nodes.len()];
+        let mut nodes = Vec::new();
+        let mut inputs = Vec::new();
+        for (index, node) in graph.nodes.iter().enumerate() {
+            if !used[index] {
+                continue;
+            }
+            renumber[index] = nodes.len() as u32;
+            let at = |i: &u32| renumber[*i as usize];
+            nodes.push(match node {
+                Node::Input(name) => {
+                    if !inputs.contains(name) {
+                        inputs.push(name.clone());
+                    }
+                    wit::Node::Input(name.clone())
+                }
+                Node::Filter { input, lambda } => {
+                    wit::Node::Filter(wit::LambdaNode { input: at(input), lambda: *lambda })
+                }
+                Node::Transform { input, lambda } => {
+                    wit::Node::Transform(wit::LambdaNode { input: at(input), lambda: *lambda })
+                }
+                Node::Join { left, right, join } => wit::Node::Join(wit::JoinNode {
+                    left: at(left),
+                    right: at(right),
+                    left_on: join.left_on.clone(),
+                    right_on: join.right_on.clone(),
+                    how: join.how,
+                }),
+                Node::Aggregate { input, keys, aggregates } => {
+                    wit::Node::Aggregate(wit::AggregateNode {
+                        input: at(input),
+                        keys: keys.clone(),
+                        aggregates: aggregates.iter().map(Aggregate::to_wit).collect(),
+                    })
+                }
+            });
+        }
+        wit::PipelineDef { inputs, nodes, output: renumber[output as usize] }
+    }
+
+    pub(crate) fn describe(&self) -> wit::PipelineSpec {
+        wit::PipelineSpec {
+            name: self.name.clone(),
+            sdk: concat!("volga-guest-rust ", env!("CARGO_PKG_VERSION")).to_string(),
+            datasets: self.datasets.clone(),
+            lambdas: self.graph.borrow().lambdas.iter().map(|l| l.def.clone()).collect(),
+        }
+    }
+
+    pub(crate) fn with_lambda<R>(&self, id: u32, f: impl FnOnce(&Lambda) -> R) -> Option<R> {
+        self.graph.borrow().lambdas.get(id as usize).map(f)
+    }
+}
+
+/// A stream of rows inside a pipeline: a dataset, or the output of an operator.
+#[derive(Clone)]
+pub struct Stream {
+    graph: Rc<RefCell<Graph>>,
+    node: u32,
+}
+
+impl Stream {
+    fn then(&self, node: Node) -> Stream {
+        let node = self.graph.borrow_mut().push(node);
+        Stream { graph: self.graph.clone(), node }
+    }
+
+    fn register(&self, kind: wit::LambdaKind, location: &Location, call: LambdaFn, input: Vec<FieldDef>, output: Option<Vec<FieldDef>>) -> u32 {
+        let mut graph = self.graph.borrow_mut();
+        let id = graph.lambdas.len() as u32;
+        let verb = match kind {
+            wit::LambdaKind::Filter => "filter",
+            wit::LambdaKind::Transform => "transform",
+        };
+        graph.lambdas.push(Lambda {
+            def: wit::LambdaDef {
+                id,
+                name: format!("{verb} at {}:{}", location.file(), location.line()),
+                kind,
+                input: Some(input.iter().map(FieldDef::to_wit).collect()),
+                output: output.map(|fields| fields.iter().map(FieldDef::to_wit).collect()),
+            },
+            call,
+        });
+        id
+    }
+
+    /// Keeps the rows for which `predicate` returns true. `T` names the fields the predicate
+    /// reads; the host checks them against the stream's schema and sends only those.
+    #[track_caller]
+    pub fn filter<T: Row>(&self, predicate: impl Fn(&T) -> bool + 'static) -> Stream {
+        let call = LambdaFn::Filter(Box::new(move |mut columns: Columns| {
+            Ok(T::decode(&mut columns)?.iter().map(&predicate).collect())
+        }));
+        let lambda = self.register(wit::LambdaKind::Filter, Location::caller(), call, T::fields(), None);
+        self.then(Node::Filter { input: self.node, lambda })
+    }
+
+    /// Maps each row to zero or more rows of type `O`. Every output row keeps its input row's
+    /// event time: its timestamp field must equal the input's.
+    #[track_caller]
+    pub fn transform<T: Row, O: Row, I: IntoIterator<Item = O>>(
+        &self,
+        map: impl Fn(&T) -> I + 'static,
+    ) -> Stream {
+        let call = LambdaFn::Transform(Box::new(move |mut columns: Columns| {
+            let mut rows = Vec::new();
+            let mut index = Vec::new();
+            for (i, row) in T::decode(&mut columns)?.iter().enumerate() {
+                for out in map(row) {
+                    rows.push(out);
+                    index.push(i as u32);
+                }
+            }
+            Ok((crate::lambda::encode_batch::<O>(&rows), index))
+        }));
+        let lambda = self.register(wit::LambdaKind::Transform, Location::caller(), call, T::fields(), Some(O::fields()));
+        self.then(Node::Transform { input: self.node, lambda })
+    }
+
+    /// Joins each row with `right` as of the row's event time (see [`Join`]). The output has the
+    /// left fields plus the right's fields other than its key and timestamp.
+    pub fn join(&self, right: &Stream, join: Join) -> Stream {
+        self.then(Node::Join { left: self.node, right: right.node, join })
+    }
+
+    /// Groups rows by `keys`, for [`GroupBy::aggregate`].
+    pub fn group_by<const N: usize>(&self, keys: [&str; N]) -> GroupBy {
+        GroupBy { stream: self.clone(), keys: keys.iter().map(|k| k.to_string()).collect() }
+    }
+}
+
+/// A stream grouped by key fields.
+pub struct GroupBy {
+    stream: Stream,
+    keys: Vec<String>,
+}
+
+impl GroupBy {
+    /// The dataset, keyed on the group's keys, of each aggregate over its window.
+    pub fn aggregate(self, aggregates: impl IntoIterator<Item = Aggregate>) -> Stream {
+        self.stream.then(Node::Aggregate {
+            input: self.stream.node,
+            keys: self.keys,
+            aggregates: aggregates.into_iter().collect(),
+        })
+    }
+}

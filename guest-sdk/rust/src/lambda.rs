@@ -1,0 +1,26 @@
+//! Lambdas registered by the builder and called by the host one batch at a time.
+
+use crate::bindings::volga::pipeline::description as wit;
+use crate::bindings::volga::pipeline::types::Batch;
+use crate::row::{Columns, Row};
+
+/// A type-erased lambda body.
+pub(crate) enum LambdaFn {
+    Filter(Box<dyn Fn(Columns) -> Result<Vec<bool>, String>>),
+    Transform(Box<dyn Fn(Columns) -> Result<(Batch, Vec<u32>), String>>),
+}
+
+/// A lambda and its declaration.
+pub(crate) struct Lambda {
+    pub(crate) def: wit::LambdaDef,
+    pub(crate) call: LambdaFn,
+}
+
+/// Encodes rows of `O` as a batch.
+pub(crate) fn encode_batch<O: Row>(rows: &[O]) -> Batch {
+    Batch {
+        len: rows.len() as u32,
+        names: O::fields().iter().map(|f| f.name.to_string()).collect(),
+        columns: O::encode(rows),
+    }
+}

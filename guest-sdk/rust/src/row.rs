@@ -1,0 +1,208 @@
+//! Typed rows and their columnar encoding.
+
+use crate::bindings::volga::pipeline::types as wit;
+
+pub use wit::Column;
+
+/// The type of a field, as declared to the host.
+pub type FieldType = wit::FieldType;
+
+/// A field of a row type, as produced by `#[derive(Dataset)]`.
+#[derive(Clone, Debug)]
+pub struct FieldDef {
+    /// The field's name.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+    /// Part of the dataset's key.
+    pub key: bool,
+    /// The dataset's event-time field.
+    pub timestamp: bool,
+}
+
+impl FieldDef {
+    pub(crate) fn to_wit(&self) -> wit::FieldDef {
+        wit::FieldDef {
+            name: self.name.to_string(),
+            ty: self.ty,
+            key: self.key,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// Event time or any instant: milliseconds since the Unix epoch, UTC.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+/// A typed row: a dataset's schema plus its columnar encoding. Derive it with
+/// `#[derive(Dataset)]`.
+pub trait Row: Sized + 'static {
+    /// The dataset's name.
+    const DATASET: &'static str;
+    /// The fields, in declaration order.
+    fn fields() -> Vec<FieldDef>;
+    /// Decodes every row of a batch whose columns are this type's fields, in order.
+    fn decode(columns: &mut Columns) -> Result<Vec<Self>, String>;
+    /// Encodes rows as columns, one per field, in order.
+    fn encode(rows: &[Self]) -> Vec<Column>;
+}
+
+/// The columns of a batch, handed out one at a time to a row decoder.
+pub struct Columns {
+    len: usize,
+    names: Vec<String>,
+    columns: Vec<Option<Column>>,
+}
+
+impl Columns {
+    pub(crate) fn new(batch: wit::Batch) -> Self {
+        Columns {
+            len: batch.len as usize,
+            names: batch.names,
+            columns: batch.columns.into_iter().map(Some).collect(),
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Takes column `index`, checking that it is the field `name` and holds `len` values.
+    pub fn take(&mut self, index: usize, name: &str) -> Result<Column, String> {
+        match self.names.get(index) {
+            Some(found) if found == name => {}
+            Some(found) => {
+                return Err(format!("batch column {index} is `{found}`, expected `{name}`"));
+            }
+            None => return Err(format!("batch has no column {index} (`{name}`)")),
+        }
+        let column = self.columns[index]
+            .take()
+            .ok_or_else(|| format!("batch column `{name}` taken twice"))?;
+        let len = data_len(&column.data);
+        if len != self.len || column.nulls.as_ref().is_some_and(|n| n.len() != self.len) {
+            return Err(format!("batch column `{name}` has {len} values for {} rows", self.len));
+        }
+        Ok(column)
+    }
+}
+
+fn data_len(data: &wit::ColumnData) -> usize {
+    match data {
+        wit::ColumnData::Int(v) | wit::ColumnData::Timestamp(v) => v.len(),
+        wit::ColumnData::Float(v) => v.len(),
+        wit::ColumnData::Str(v) => v.len(),
+        wit::ColumnData::Boolean(v) => v.len(),
+    }
+}
+
+/// A non-null value type a column can hold.
+pub trait Scalar: Sized + Clone {
+    /// Its scalar type.
+    const SCALAR: wit::ScalarType;
+    /// The value stored under a null.
+    fn placeholder() -> Self;
+    /// Unpacks column data of this type.
+    fn from_data(data: wit::ColumnData) -> Result<Vec<Self>, String>;
+    /// Packs values into column data.
+    fn to_data(values: Vec<Self>) -> wit::ColumnData;
+}
+
+macro_rules! scalar {
+    ($ty:ty, $scalar:ident, $variant:ident, $placeholder:expr, $wrap:expr, $unwrap:expr) => {
+        impl Scalar for $ty {
+            const SCALAR: wit::ScalarType = wit::ScalarType::$scalar;
+            fn placeholder() -> Self {
+                $placeholder
+            }
+            fn from_data(data: wit::ColumnData) -> Result<Vec<Self>, String> {
+                match data {
+                    wit::ColumnData::$variant(values) => Ok(values.into_iter().map($wrap).collect()),
+                    _ => Err(format!("column is not of type {:?}", wit::ScalarType::$scalar)),
+                }
+            }
+            fn to_data(values: Vec<Self>) -> wit::ColumnData {
+                wit::ColumnData::$variant(values.into_iter().map($unwrap).collect())
+            }
+        }
+    };
+}
+
+scalar!(i64, Int, Int, 0, |v| v, |v| v);
+scalar!(f64, Float, Float, 0.0, |v| v, |v| v);
+scalar!(String, Str, Str, String::new(), |v| v, |v| v);
+scalar!(bool, Boolean, Boolean, false, |v| v, |v| v);
+scalar!(Timestamp, Timestamp, Timestamp, Timestamp(0), Timestamp, |v: Timestamp| v.0);
+
+/// A type a row field can have: a [`Scalar`], or an `Option` of one for a nullable field.
+pub trait FieldValue: Sized {
+    /// The declared field type.
+    const TYPE: FieldType;
+    /// Unpacks a column into values.
+    fn take_column(column: Column) -> Result<Vec<Self>, String>;
+    /// Packs values into a column.
+    fn put_column<'a>(values: impl Iterator<Item = &'a Self>) -> Column
+    where
+        Self: 'a;
+}
+
+impl<T: Scalar> FieldValue for T {
+    const TYPE: FieldType = wit::FieldType::Scalar(T::SCALAR);
+
+    fn take_column(column: Column) -> Result<Vec<Self>, String> {
+        if column.nulls.as_ref().is_some_and(|nulls| nulls.iter().any(|&n| n)) {
+            return Err("null value in a field that is not optional".to_string());
+        }
+        T::from_data(column.data)
+    }
+
+    fn put_column<'a>(values: impl Iterator<Item = &'a Self>) -> Column
+    where
+        Self: 'a,
+    {
+        Column { data: T::to_data(values.cloned().collect()), nulls: None }
+    }
+}
+
+impl<T: Scalar> FieldValue for Option<T> {
+    const TYPE: FieldType = wit::FieldType::Optional(T::SCALAR);
+
+    fn take_column(column: Column) -> Result<Vec<Self>, String> {
+        let values = T::from_data(column.data)?;
+        Ok(match column.nulls {
+            None => values.into_iter().map(Some).collect(),
+            Some(nulls) => values
+                .into_iter()
+                .zip(nulls)
+                .map(|(value, null)| if null { None } else { Some(value) })
+                .collect(),
+        })
+    }
+
+    fn put_column<'a>(values: impl Iterator<Item = &'a Self>) -> Column
+    where
+        Self: 'a,
+    {
+        let mut nulls = Vec::new();
+        let mut data = Vec::new();
+        for value in values {
+            nulls.push(value.is_none());
+            data.push(value.clone().unwrap_or_else(T::placeholder));
+        }
+        Column { data: T::to_data(data), nulls: Some(nulls) }
+    }
+}

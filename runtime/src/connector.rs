@@ -1,0 +1,149 @@
+//! Connectors: where source datasets' rows come from.
+//!
+//! A pipeline names a connector (`Source::table("mysql", "users")`); `volga.toml` binds that
+//! name to a kind and its settings (`[connectors.mysql] kind = "csv"`). Each kind lives in its own
+//! module with its config type; [`open_table_source`] is the registry.
+
+mod csv;
+mod sqlite;
+
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::schema::Schema;
+use crate::value::{F64, FieldType, Row, ScalarType, Value};
+
+pub use self::csv::{CsvConfig, CsvSource};
+pub use self::sqlite::{SqliteConfig, SqliteSource};
+
+/// A connector binding in `volga.toml`, by kind.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ConnectorConfig {
+    /// A folder of CSV files, one per table.
+    Csv(CsvConfig),
+    /// A SQLite database file.
+    Sqlite(SqliteConfig),
+}
+
+/// A source that cannot be read.
+#[derive(Debug, Error)]
+pub enum ConnectorError {
+    /// A bad value or a missing column in a file, with its position.
+    #[error("{file}:{line}: column `{column}`: {message}")]
+    Value {
+        /// The file or table.
+        file: String,
+        /// The 1-based line (or row) number.
+        line: u64,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A column the dataset needs is not there.
+    #[error("{file}: missing column `{column}` for dataset `{dataset}` (found: {found})")]
+    MissingColumn {
+        /// The file or table.
+        file: String,
+        /// The column.
+        column: String,
+        /// The dataset that needs it.
+        dataset: String,
+        /// The columns that are there.
+        found: String,
+    },
+    /// The file or database could not be read.
+    #[error("{file}: {message}")]
+    Io {
+        /// The file or table.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A connector kind: its config type and how to open it.
+pub trait Connector: Sized {
+    /// The `[connectors.NAME]` table of this kind.
+    type Config;
+    /// Opens the connector; relative paths resolve against the config file's directory.
+    fn open(config: &Self::Config, settings: &Config) -> Result<Self, ConnectorError>;
+}
+
+/// A connector that can read a whole table, for offline jobs.
+pub trait TableSource {
+    /// Reads every row of `table` with `schema`'s fields, in schema order.
+    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError>;
+    /// Where `table` lives, for progress messages.
+    fn locate(&self, table: &str) -> String;
+}
+
+/// Opens connector `name`'s table source as configured.
+pub fn open_table_source(config: &ConnectorConfig, settings: &Config) -> Result<Box<dyn TableSource>, ConnectorError> {
+    Ok(match config {
+        ConnectorConfig::Csv(c) => Box::new(CsvSource::open(c, settings)?),
+        ConnectorConfig::Sqlite(c) => Box::new(SqliteSource::open(c, settings)?),
+    })
+}
+
+/// Parses a textual cell as a value of type `ty`; empty cells are null in optional fields.
+pub fn parse_cell(ty: FieldType, text: &str) -> Result<Value, String> {
+    if text.is_empty() && (ty.nullable || ty.scalar != ScalarType::Str) {
+        return if ty.nullable { Ok(Value::Null) } else { Err(format!("empty value for a field of type {ty}")) };
+    }
+    let trimmed = text.trim();
+    match ty.scalar {
+        ScalarType::Str => Ok(Value::str(text)),
+        ScalarType::Int => trimmed.parse().map(Value::Int).map_err(|_| format!("invalid int `{text}`")),
+        ScalarType::Float => trimmed
+            .parse()
+            .map(|v| Value::Float(F64(v)))
+            .map_err(|_| format!("invalid float `{text}`")),
+        ScalarType::Bool => match trimmed.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Value::Bool(true)),
+            "false" | "0" => Ok(Value::Bool(false)),
+            _ => Err(format!("invalid bool `{text}` (expected true/false)")),
+        },
+        ScalarType::Timestamp => parse_timestamp(trimmed).map(Value::Int),
+    }
+}
+
+/// Integer milliseconds since the epoch, or an RFC 3339 date-time.
+pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| format!("invalid timestamp `{text}` (expected integer milliseconds or RFC 3339)"))
+}
+
+pub(crate) fn file_name(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_accept_millis_and_rfc3339() {
+        assert_eq!(parse_timestamp("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Ok(1500));
+        assert_eq!(parse_timestamp("2024-01-01T01:00:00+01:00"), parse_timestamp("2024-01-01T00:00:00Z"));
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn cells_parse_by_type() {
+        let float = FieldType::required(ScalarType::Float);
+        assert_eq!(parse_cell(float, "1.25"), Ok(Value::float(1.25)));
+        assert!(parse_cell(float, "abc").unwrap_err().contains("invalid float"));
+        assert_eq!(parse_cell(FieldType::optional(ScalarType::Int), ""), Ok(Value::Null));
+        assert_eq!(parse_cell(FieldType::required(ScalarType::Str), ""), Ok(Value::str("")));
+    }
+}

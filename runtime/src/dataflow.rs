@@ -1,0 +1,53 @@
+//! The timely / differential-dataflow graph of a plan.
+//!
+//! Every edge is a differential collection of rows: updates `(row, time, diff)` where `time` is
+//! the row's event time in milliseconds. Operators are extension traits on [`RowCollection`],
+//! one per file. The stateful ones (as-of join, windowed aggregation) buffer updates until the
+//! input frontier passes their time and then process whole times in increasing order; that is
+//! what makes their output a function of the input collection alone, independent of how the
+//! input was batched or ordered within a time.
+
+mod as_of_join;
+mod failure;
+mod render;
+mod time_buffer;
+mod wasm_filter;
+mod wasm_transform;
+mod window_aggregate;
+
+use std::hash::{Hash, Hasher};
+
+use differential_dataflow::collection::VecCollection;
+
+use crate::value::{Row, Value};
+
+pub use as_of_join::{AsOfJoin, JoinSpec};
+pub use failure::Failure;
+pub use render::{RenderContext, render_datasets};
+pub use wasm_filter::WasmFilter;
+pub use wasm_transform::WasmTransform;
+pub use window_aggregate::{AggregateSpec, WindowAggregate};
+
+/// Event time: milliseconds since the Unix epoch.
+pub type Time = i64;
+
+/// One change to a collection of rows.
+pub type Update = (Row, Time, isize);
+
+/// A collection of rows in a dataflow over event time.
+pub type RowCollection<'scope> = VecCollection<'scope, Time, Row, isize>;
+
+/// A hash of the values at `indexes`, equal on every worker and every run: routes a key to
+/// its worker.
+pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    for value in values {
+        value.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The least time of a frontier, or `None` once it is empty (the input is complete).
+pub(crate) fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
+    frontier.frontier().iter().next().copied()
+}

@@ -1,0 +1,167 @@
+//! As-of join: each left row at time `t` meets the right side's row for its key **as of `t`**.
+//!
+//! The right side is a keyed dataset; its value as of `t` for a key is its latest row with
+//! timestamp `<= t` (ties at one timestamp broken by the rows' total order). Right updates at
+//! time `t` are applied before left rows at `t` are joined, so the bound is inclusive. A left
+//! row's result is emitted once, at its own time, and never revised: later right versions only
+//! affect later left rows. Both sides are routed to workers by key.
+//!
+//! State: per key, the live right rows; once the frontier passes a time, only the latest live
+//! row can still be the answer for a future left row, so older ones are discarded.
+
+use std::collections::HashMap;
+
+use differential_dataflow::AsCollection;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use super::time_buffer::{HeldCapability, TimeBuffer};
+use super::{RowCollection, Time, Update, frontier_time, key_hash};
+use crate::plan::JoinHow;
+use crate::value::{Row, Value};
+
+/// The shape of an as-of join, from the plan.
+#[derive(Clone, Debug)]
+pub struct JoinSpec {
+    /// Left fields matched with the right keys, in `right_keys` order.
+    pub left_keys: Vec<usize>,
+    /// The right side's key fields.
+    pub right_keys: Vec<usize>,
+    /// The right fields appended to each left row.
+    pub right_values: Vec<usize>,
+    /// The right side's timestamp field.
+    pub right_time: usize,
+    /// Inner or left.
+    pub how: JoinHow,
+}
+
+/// As-of joins a collection with a keyed dataset.
+pub trait AsOfJoin<'scope> {
+    /// Joins every left update with `right` as of its time (see the module docs).
+    fn as_of_join(self, right: RowCollection<'scope>, spec: JoinSpec, name: &str) -> RowCollection<'scope>;
+}
+
+/// The live rows of one right key.
+#[derive(Default)]
+struct Versions(Vec<(Row, isize)>);
+
+impl Versions {
+    fn apply(&mut self, row: Row, diff: isize) {
+        match self.0.iter_mut().find(|(r, _)| *r == row) {
+            Some((_, count)) => *count += diff,
+            None => self.0.push((row, diff)),
+        }
+        self.0.retain(|(_, count)| *count != 0);
+    }
+
+    /// The latest live row: greatest timestamp, then greatest row.
+    fn current(&self, time_field: usize) -> Option<&Row> {
+        self.0
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(row, _)| row)
+            .max_by(|a, b| a[time_field].cmp(&b[time_field]).then_with(|| a.cmp(b)))
+    }
+
+    /// Drops rows that can no longer be current.
+    fn compact(&mut self, time_field: usize) {
+        if self.0.len() > 1 && self.0.iter().all(|(_, count)| *count > 0) {
+            let latest = self.current(time_field).cloned();
+            self.0.retain(|(row, _)| Some(row) == latest.as_ref());
+        }
+    }
+}
+
+/// Applies right updates (whole times at once), then discards versions no longer needed.
+fn apply_right(
+    state: &mut HashMap<Vec<Value>, Versions>,
+    spec: &JoinSpec,
+    updates: impl Iterator<Item = (Time, (Row, isize))>,
+) {
+    let mut touched: Vec<Vec<Value>> = Vec::new();
+    for (_, (row, diff)) in updates {
+        let key: Vec<Value> = spec.right_keys.iter().map(|&i| row[i].clone()).collect();
+        state.entry(key.clone()).or_default().apply(row, diff);
+        touched.push(key);
+    }
+    for key in touched {
+        if let Some(versions) = state.get_mut(&key) {
+            versions.compact(spec.right_time);
+            if versions.0.is_empty() {
+                state.remove(&key);
+            }
+        }
+    }
+}
+
+impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
+    fn as_of_join(self, right: RowCollection<'scope>, spec: JoinSpec, name: &str) -> RowCollection<'scope> {
+        let left_keys = spec.left_keys.clone();
+        let right_keys = spec.right_keys.clone();
+        let left_pact = Exchange::new(move |(row, _, _): &Update| key_hash(left_keys.iter().map(|&i| &row[i])));
+        let right_pact = Exchange::new(move |(row, _, _): &Update| key_hash(right_keys.iter().map(|&i| &row[i])));
+        let name = format!("AsOfJoin({name})");
+        self.inner
+            .binary_frontier(right.inner, left_pact, right_pact, &name, move |_, _| {
+                let mut left_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
+                let mut right_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
+                let mut state: HashMap<Vec<Value>, Versions> = HashMap::new();
+                let mut held = HeldCapability::new();
+                let nulls = vec![Value::Null; spec.right_values.len()];
+                move |(left_in, left_frontier), (right_in, right_frontier), output| {
+                    left_in.for_each(|cap, data| {
+                        if let Some(cap) = cap.retain_least(0) {
+                            held.merge(cap);
+                        }
+                        for (row, time, diff) in data.drain(..) {
+                            left_pending.push(time, (row, diff));
+                        }
+                    });
+                    right_in.for_each(|cap, data| {
+                        if let Some(cap) = cap.retain_least(0) {
+                            held.merge(cap);
+                        }
+                        for (row, time, diff) in data.drain(..) {
+                            right_pending.push(time, (row, diff));
+                        }
+                    });
+                    let frontier = match (frontier_time(left_frontier), frontier_time(right_frontier)) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let lefts = left_pending.take_before(frontier);
+                    let mut rights = right_pending.take_before(frontier).into_iter().peekable();
+                    if !lefts.is_empty() {
+                        let cap = held.get().expect("pending updates hold a capability");
+                        let mut session = output.session(cap);
+                        for (time, (row, diff)) in lefts {
+                            // Right updates up to and including this time come first.
+                            let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= time));
+                            apply_right(&mut state, &spec, due);
+                            let key: Vec<Value> = spec.left_keys.iter().map(|&i| row[i].clone()).collect();
+                            let matched = if key.contains(&Value::Null) {
+                                None
+                            } else {
+                                state.get(&key).and_then(|v| v.current(spec.right_time))
+                            };
+                            let appended: Vec<Value> = match (matched, spec.how) {
+                                (Some(right_row), _) => spec.right_values.iter().map(|&i| right_row[i].clone()).collect(),
+                                (None, JoinHow::Left) => nulls.clone(),
+                                (None, JoinHow::Inner) => continue,
+                            };
+                            let mut joined = row;
+                            joined.extend(appended);
+                            session.give((joined, time, diff));
+                        }
+                    }
+                    apply_right(&mut state, &spec, rights);
+                    let next = match (left_pending.min_time(), right_pending.min_time()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    held.settle(next);
+                }
+            })
+            .as_collection()
+    }
+}

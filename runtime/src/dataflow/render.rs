@@ -1,0 +1,108 @@
+//! Turns the plan of a set of datasets into collections of one worker's dataflow.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use differential_dataflow::AsCollection;
+use timely::dataflow::operators::vec::Map;
+
+use super::wasm_filter::LambdaCall;
+use super::{
+    AggregateSpec, AsOfJoin, Failure, JoinSpec, RowCollection, WasmFilter, WasmTransform, WindowAggregate,
+};
+use crate::plan::{DatasetBody, Op, Plan};
+use crate::wasm::GuestInstance;
+
+/// What rendering needs besides the plan: this worker's guest instance and the failure slot.
+pub struct RenderContext {
+    /// This worker's instance of the component (lambdas run here).
+    pub guest: Rc<RefCell<GuestInstance>>,
+    /// Where operators report errors.
+    pub failure: Failure,
+}
+
+/// Renders `targets` and every dataset they depend on. `sources` holds a collection for each
+/// source dataset needed. Returns a collection per rendered dataset, its rows in the dataset's
+/// declared field order.
+pub fn render_datasets<'scope>(
+    plan: &Plan,
+    targets: &[String],
+    sources: &HashMap<String, RowCollection<'scope>>,
+    context: &RenderContext,
+) -> HashMap<String, RowCollection<'scope>> {
+    let mut rendered: HashMap<String, RowCollection<'scope>> = sources.clone();
+    for target in targets {
+        render_one(plan, target, &mut rendered, context);
+    }
+    rendered
+}
+
+fn render_one<'scope>(
+    plan: &Plan,
+    name: &str,
+    rendered: &mut HashMap<String, RowCollection<'scope>>,
+    context: &RenderContext,
+) -> RowCollection<'scope> {
+    if let Some(collection) = rendered.get(name) {
+        return collection.clone();
+    }
+    let dataset = plan.dataset(name).expect("targets and inputs are validated datasets");
+    let DatasetBody::Derived(graph) = &dataset.body else {
+        panic!("source dataset `{name}` was not given a collection");
+    };
+    let mut nodes: Vec<RowCollection<'scope>> = Vec::with_capacity(graph.nodes.len());
+    for node in &graph.nodes {
+        let collection = match &node.op {
+            Op::Input { dataset } => render_one(plan, dataset, rendered, context),
+            Op::Filter { input, lambda, projection } | Op::Transform { input, lambda, projection } => {
+                let call = LambdaCall {
+                    guest: context.guest.clone(),
+                    lambda: *lambda,
+                    name: node.label.clone(),
+                    input: graph.nodes[*input].schema.clone(),
+                    projection: projection.clone(),
+                    failure: context.failure.clone(),
+                };
+                if matches!(node.op, Op::Filter { .. }) {
+                    nodes[*input].clone().wasm_filter(call)
+                } else {
+                    nodes[*input].clone().wasm_transform(call, node.schema.clone())
+                }
+            }
+            Op::Join { left, right, left_keys, right_keys, right_values, how } => {
+                let spec = JoinSpec {
+                    left_keys: left_keys.clone(),
+                    right_keys: right_keys.clone(),
+                    right_values: right_values.clone(),
+                    right_time: graph.nodes[*right].schema.timestamp_index(),
+                    how: *how,
+                };
+                nodes[*left].clone().as_of_join(nodes[*right].clone(), spec, &node.label)
+            }
+            Op::Aggregate { input, keys, aggregates } => {
+                let input_schema = &graph.nodes[*input].schema;
+                let spec = AggregateSpec {
+                    keys: keys.clone(),
+                    aggregates: aggregates.clone(),
+                    input_types: aggregates.iter().map(|a| a.on.map(|i| input_schema.fields[i].ty.scalar)).collect(),
+                };
+                nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
+            }
+        };
+        nodes.push(collection);
+    }
+    let output = nodes[graph.output].clone();
+    let identity = graph.projection.iter().enumerate().all(|(i, &j)| i == j);
+    let collection = if identity {
+        output
+    } else {
+        let projection = graph.projection.clone();
+        output
+            .inner
+            .map(move |(row, time, diff)| (projection.iter().map(|&i| row[i].clone()).collect(), time, diff))
+            .as_collection()
+    };
+    rendered.insert(name.to_string(), collection.clone());
+    collection
+}

@@ -1,0 +1,85 @@
+//! Updates held until the frontier passes their time, and the capability that covers them.
+
+use timely::dataflow::operators::Capability;
+
+use super::Time;
+
+/// Items waiting for their time to become complete.
+pub(crate) struct TimeBuffer<T> {
+    items: Vec<(Time, T)>,
+    sorted: bool,
+}
+
+impl<T> Default for TimeBuffer<T> {
+    fn default() -> Self {
+        TimeBuffer { items: Vec::new(), sorted: true }
+    }
+}
+
+impl<T> TimeBuffer<T> {
+    pub(crate) fn push(&mut self, time: Time, item: T) {
+        if self.items.last().is_some_and(|(last, _)| *last > time) {
+            self.sorted = false;
+        }
+        self.items.push((time, item));
+    }
+
+    /// The least pending time.
+    pub(crate) fn min_time(&mut self) -> Option<Time> {
+        self.sort();
+        self.items.first().map(|(t, _)| *t)
+    }
+
+    fn sort(&mut self) {
+        if !self.sorted {
+            self.items.sort_by_key(|(t, _)| *t);
+            self.sorted = true;
+        }
+    }
+
+    /// Removes and returns, in time order, every item with time `< frontier` (all of them when
+    /// the frontier is empty).
+    pub(crate) fn take_before(&mut self, frontier: Option<Time>) -> Vec<(Time, T)> {
+        self.sort();
+        let end = match frontier {
+            None => self.items.len(),
+            Some(f) => self.items.partition_point(|(t, _)| *t < f),
+        };
+        let rest = self.items.split_off(end);
+        std::mem::replace(&mut self.items, rest)
+    }
+}
+
+/// Keeps one capability at or below every time the operator may still emit at.
+pub(crate) struct HeldCapability(Option<Capability<Time>>);
+
+impl HeldCapability {
+    pub(crate) fn new() -> Self {
+        HeldCapability(None)
+    }
+
+    /// Keeps `cap` if it is earlier than the one held.
+    pub(crate) fn merge(&mut self, cap: Capability<Time>) {
+        match &self.0 {
+            Some(held) if held.time() <= cap.time() => {}
+            _ => self.0 = Some(cap),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&Capability<Time>> {
+        self.0.as_ref()
+    }
+
+    /// Moves the capability to `next` (the least time still to emit at), or drops it.
+    pub(crate) fn settle(&mut self, next: Option<Time>) {
+        match (next, &mut self.0) {
+            (Some(time), Some(cap)) => {
+                if *cap.time() < time {
+                    cap.downgrade(&time);
+                }
+            }
+            (None, _) => self.0 = None,
+            (Some(_), None) => {}
+        }
+    }
+}

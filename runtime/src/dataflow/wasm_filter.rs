@@ -1,0 +1,65 @@
+//! `filter` with a guest lambda: one call per batch of updates.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use differential_dataflow::AsCollection;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+use super::{Failure, RowCollection};
+use crate::schema::Schema;
+use crate::wasm::{GuestInstance, batch_from_rows};
+
+/// A guest lambda as an operator sees it.
+#[derive(Clone)]
+pub struct LambdaCall {
+    /// This worker's instance of the component.
+    pub guest: Rc<RefCell<GuestInstance>>,
+    /// The lambda's id.
+    pub lambda: u32,
+    /// Its name, for the operator's name.
+    pub name: String,
+    /// The schema of the rows it is given.
+    pub input: Schema,
+    /// The fields of those rows it reads.
+    pub projection: Vec<usize>,
+    /// Where a failed call is reported.
+    pub failure: Failure,
+}
+
+/// Filters a collection with a guest lambda.
+pub trait WasmFilter<'scope> {
+    /// Keeps the updates whose rows the lambda accepts. Times and diffs pass unchanged.
+    fn wasm_filter(self, call: LambdaCall) -> RowCollection<'scope>;
+}
+
+impl<'scope> WasmFilter<'scope> for RowCollection<'scope> {
+    fn wasm_filter(self, call: LambdaCall) -> RowCollection<'scope> {
+        let name = format!("WasmFilter({})", call.name);
+        self.inner
+            .unary(Pipeline, &name, move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        if data.is_empty() || call.failure.is_set() {
+                            data.clear();
+                            return;
+                        }
+                        let batch = batch_from_rows(&call.input, &call.projection, data.iter().map(|(row, _, _)| row));
+                        match call.guest.borrow_mut().filter(call.lambda, &batch) {
+                            Ok(verdicts) => {
+                                let mut verdicts = verdicts.into_iter();
+                                data.retain(|_| verdicts.next().unwrap_or(false));
+                                output.session(&cap).give_container(data);
+                            }
+                            Err(error) => {
+                                data.clear();
+                                call.failure.fail(error);
+                            }
+                        }
+                    });
+                }
+            })
+            .as_collection()
+    }
+}

@@ -1,0 +1,378 @@
+//! Operator graphs of derived datasets, with the schema of every node.
+
+use std::fmt;
+
+use super::{AggregatePlan, LambdaKind, Plan, PlanError, Window};
+use crate::schema::{Field, Schema};
+use crate::value::{FieldType, ScalarType};
+use crate::wasm::spec;
+
+/// How a join treats left rows with no match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinHow {
+    /// Drop them.
+    Inner,
+    /// Keep them with the right side's fields null.
+    Left,
+}
+
+/// An operator with its inputs (indexes of earlier nodes).
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// An input dataset.
+    Input {
+        /// Its name.
+        dataset: String,
+    },
+    /// A Wasm filter.
+    Filter {
+        /// The input node.
+        input: usize,
+        /// The lambda's id.
+        lambda: u32,
+        /// The input fields sent to the lambda.
+        projection: Vec<usize>,
+    },
+    /// A Wasm transform; the node's schema is the lambda's output type.
+    Transform {
+        /// The input node.
+        input: usize,
+        /// The lambda's id.
+        lambda: u32,
+        /// The input fields sent to the lambda.
+        projection: Vec<usize>,
+    },
+    /// As-of join of an event stream with a keyed dataset.
+    Join {
+        /// The event stream.
+        left: usize,
+        /// The keyed dataset.
+        right: usize,
+        /// Left fields matched with the right's key fields, in `right_keys` order.
+        left_keys: Vec<usize>,
+        /// The right's key fields, in its schema order.
+        right_keys: Vec<usize>,
+        /// Right fields appended to each left row.
+        right_values: Vec<usize>,
+        /// Inner or left.
+        how: JoinHow,
+    },
+    /// Windowed aggregation per key. Output: the keys, the timestamp, one field per aggregate.
+    Aggregate {
+        /// The input node.
+        input: usize,
+        /// Group key fields of the input.
+        keys: Vec<usize>,
+        /// The aggregates, in output order.
+        aggregates: Vec<AggregatePlan>,
+    },
+}
+
+/// A node: an operator and the schema of its output.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The operator.
+    pub op: Op,
+    /// Its output schema.
+    pub schema: Schema,
+    /// A short description for messages and lineage, e.g. `join #2 User on buyer_id=user_id`.
+    pub label: String,
+}
+
+/// The validated operator graph of a derived dataset.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// Input datasets.
+    pub inputs: Vec<String>,
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// The node that produces the dataset.
+    pub output: usize,
+    /// For each declared field, its column in the output node's rows.
+    pub projection: Vec<usize>,
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chain = Vec::new();
+        lineage(self, self.output, &mut chain);
+        f.write_str(&chain.join(" <- "))
+    }
+}
+
+fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
+    out.push(graph.nodes[node].label.clone());
+    match &graph.nodes[node].op {
+        Op::Input { .. } => {}
+        Op::Filter { input, .. } | Op::Transform { input, .. } | Op::Aggregate { input, .. } => {
+            lineage(graph, *input, out)
+        }
+        Op::Join { left, .. } => lineage(graph, *left, out),
+    }
+}
+
+/// Validates `def`, the pipeline of dataset `dataset` declared with `declared`.
+pub(super) fn build(
+    plan: &Plan,
+    dataset: &str,
+    declared: &Schema,
+    def: &spec::PipelineDef,
+) -> Result<Graph, PlanError> {
+    let op_err = |operator: &str, message: String| PlanError::Operator {
+        pipeline: plan.name.clone(),
+        dataset: dataset.to_string(),
+        operator: operator.to_string(),
+        message,
+    };
+    let mut nodes: Vec<Node> = Vec::with_capacity(def.nodes.len());
+    for (index, node) in def.nodes.iter().enumerate() {
+        let earlier = |i: u32, what: &str| -> Result<usize, PlanError> {
+            if (i as usize) < index {
+                Ok(i as usize)
+            } else {
+                Err(op_err(&format!("node #{index}"), format!("{what} refers to node #{i}, which is not an earlier node")))
+            }
+        };
+        let built = match node {
+            spec::Node::Input(name) => {
+                let label = format!("{name}");
+                if !def.inputs.contains(name) {
+                    return Err(op_err(&label, format!("`{name}` is not among the pipeline's inputs")));
+                }
+                let input = plan.dataset(name).ok_or_else(|| {
+                    op_err(&label, format!("no dataset `{name}` is declared before `{dataset}` (declared: {})", plan.dataset_names().join(", ")))
+                })?;
+                Node { op: Op::Input { dataset: name.clone() }, schema: input.schema.clone(), label }
+            }
+            spec::Node::Filter(l) | spec::Node::Transform(l) => {
+                let input = earlier(l.input, "its input")?;
+                let is_filter = matches!(node, spec::Node::Filter(_));
+                let lambda = plan.lambdas.get(l.lambda as usize).ok_or_else(|| {
+                    op_err(&format!("node #{index}"), format!("no lambda {}", l.lambda))
+                })?;
+                let label = lambda.name.clone();
+                let expected = if is_filter { LambdaKind::Filter } else { LambdaKind::Transform };
+                if lambda.kind != expected {
+                    return Err(op_err(&label, format!("lambda is a {:?}, used as a {expected:?}", lambda.kind)));
+                }
+                let in_schema = &nodes[input].schema;
+                let projection = match &lambda.input {
+                    None => (0..in_schema.fields.len()).collect(),
+                    Some(fields) => fields
+                        .iter()
+                        .map(|want| match in_schema.index_of(&want.name) {
+                            Some(i) if in_schema.fields[i].ty == want.ty => Ok(i),
+                            Some(i) => Err(op_err(&label, format!(
+                                "reads field `{}` as {}, but it is {} ",
+                                want.name, want.ty, in_schema.fields[i].ty
+                            ).trim_end().to_string())),
+                            None => Err(op_err(&label, format!(
+                                "reads field `{}`, which its input does not have ({})",
+                                want.name,
+                                in_schema.describe()
+                            ))),
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                if is_filter {
+                    Node { op: Op::Filter { input, lambda: lambda.id, projection }, schema: in_schema.clone(), label }
+                } else {
+                    let schema = lambda.output.clone().expect("transform has an output type");
+                    Node { op: Op::Transform { input, lambda: lambda.id, projection }, schema, label }
+                }
+            }
+            spec::Node::Join(j) => {
+                let (left, right) = (earlier(j.left, "its left side")?, earlier(j.right, "its right side")?);
+                let label = format!(
+                    "join #{index} {} on {}",
+                    nodes[right].label,
+                    j.left_on.iter().zip(&j.right_on).map(|(l, r)| format!("{l}={r}")).collect::<Vec<_>>().join(",")
+                );
+                join_node(&nodes[left].schema, &nodes[right].schema, j, left, right)
+                    .map(|(op, schema)| Node { op, schema, label: label.clone() })
+                    .map_err(|m| op_err(&label, m))?
+            }
+            spec::Node::Aggregate(a) => {
+                let input = earlier(a.input, "its input")?;
+                let label = format!("group_by({}).aggregate", a.keys.join(","));
+                aggregate_node(&nodes[input].schema, a, input)
+                    .map(|(op, schema)| Node { op, schema, label: label.clone() })
+                    .map_err(|(op, m)| op_err(&op.unwrap_or(label.clone()), m))?
+            }
+        };
+        nodes.push(built);
+    }
+    let output = def.output as usize;
+    if output >= nodes.len() {
+        return Err(op_err("pipeline", format!("output node #{output} does not exist")));
+    }
+    let projection = match_declared(declared, &nodes[output])
+        .map_err(|m| op_err(&format!("output of {}", nodes[output].label), m))?;
+    Ok(Graph { inputs: def.inputs.clone(), nodes, output, projection })
+}
+
+fn join_node(
+    left: &Schema,
+    right: &Schema,
+    j: &spec::JoinNode,
+    left_node: usize,
+    right_node: usize,
+) -> Result<(Op, Schema), String> {
+    if j.left_on.is_empty() || j.left_on.len() != j.right_on.len() {
+        return Err(format!(
+            "left_on has {} fields and right_on {}: they must be the same non-zero number",
+            j.left_on.len(),
+            j.right_on.len()
+        ));
+    }
+    let right_keys = right.key_indexes();
+    let mut right_on_sorted: Vec<&str> = j.right_on.iter().map(String::as_str).collect();
+    right_on_sorted.sort_unstable();
+    let mut key_names = right.key_names();
+    key_names.sort_unstable();
+    if right_on_sorted != key_names {
+        return Err(format!(
+            "right_on [{}] must be exactly the right side's key fields [{}]",
+            j.right_on.join(", "),
+            right.key_names().join(", ")
+        ));
+    }
+    // For each right key field (in schema order), the left field matched with it.
+    let mut left_keys = Vec::new();
+    for &rk in &right_keys {
+        let name = &right.fields[rk].name;
+        let pos = j.right_on.iter().position(|r| r == name).expect("checked above");
+        let left_name = &j.left_on[pos];
+        let li = left.index_of(left_name).ok_or_else(|| {
+            format!("left_on field `{left_name}` is not in the left side ({})", left.describe())
+        })?;
+        if left.fields[li].ty.scalar != right.fields[rk].ty.scalar {
+            return Err(format!(
+                "`{left_name}` ({}) cannot match `{name}` ({})",
+                left.fields[li].ty, right.fields[rk].ty
+            ));
+        }
+        left_keys.push(li);
+    }
+    let how = match j.how {
+        spec::JoinHow::Inner => JoinHow::Inner,
+        spec::JoinHow::Left => JoinHow::Left,
+    };
+    let mut fields = left.fields.clone();
+    let mut right_values = Vec::new();
+    for (i, field) in right.fields.iter().enumerate() {
+        if field.key || field.timestamp {
+            continue;
+        }
+        if fields.iter().any(|f| f.name == field.name) {
+            return Err(format!(
+                "both sides have a field `{}`: rename one of them before the join",
+                field.name
+            ));
+        }
+        let ty = if how == JoinHow::Left { FieldType::optional(field.ty.scalar) } else { field.ty };
+        fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
+        right_values.push(i);
+    }
+    let op = Op::Join { left: left_node, right: right_node, left_keys, right_keys, right_values, how };
+    Ok((op, Schema { fields }))
+}
+
+fn aggregate_node(
+    input: &Schema,
+    a: &spec::AggregateNode,
+    input_node: usize,
+) -> Result<(Op, Schema), (Option<String>, String)> {
+    if a.keys.is_empty() {
+        return Err((None, "group_by needs at least one key field".into()));
+    }
+    let mut fields = Vec::new();
+    let mut keys = Vec::new();
+    for key in &a.keys {
+        let index = input
+            .index_of(key)
+            .ok_or_else(|| (None, format!("key `{key}` is not a field of its input ({})", input.describe())))?;
+        let field = &input.fields[index];
+        if field.timestamp {
+            return Err((None, format!("cannot group by the timestamp field `{key}`")));
+        }
+        keys.push(index);
+        fields.push(Field { name: key.clone(), ty: field.ty, key: true, timestamp: false });
+    }
+    let ts = &input.fields[input.timestamp_index()];
+    fields.push(Field {
+        name: ts.name.clone(),
+        ty: FieldType::required(ScalarType::Timestamp),
+        key: false,
+        timestamp: true,
+    });
+    if a.aggregates.is_empty() {
+        return Err((None, "aggregate needs at least one aggregate".into()));
+    }
+    let mut aggregates = Vec::new();
+    for def in &a.aggregates {
+        let agg = AggregatePlan::new(input, def).map_err(|(label, m)| (Some(label), m))?;
+        if fields.iter().any(|f| f.name == agg.into) {
+            return Err((None, format!("two output fields are named `{}`", agg.into)));
+        }
+        if let Window::Sliding(w) = agg.window
+            && w <= 0
+        {
+            return Err((None, format!("window of `{}` must be positive", agg.into)));
+        }
+        fields.push(Field { name: agg.into.clone(), ty: agg.ty, key: false, timestamp: false });
+        aggregates.push(agg);
+    }
+    Ok((Op::Aggregate { input: input_node, keys, aggregates }, Schema { fields }))
+}
+
+/// Maps each declared field to the output node's column; the sets must agree.
+fn match_declared(declared: &Schema, node: &Node) -> Result<Vec<usize>, String> {
+    let computed = &node.schema;
+    let is_aggregate = matches!(node.op, Op::Aggregate { .. });
+    let mut projection = Vec::new();
+    for field in &declared.fields {
+        let index = if field.timestamp {
+            computed.timestamp_index()
+        } else {
+            computed.index_of(&field.name).ok_or_else(|| {
+                format!(
+                    "declared field `{}` is not computed by the pipeline, which yields ({})",
+                    field.name,
+                    computed.describe()
+                )
+            })?
+        };
+        let found = &computed.fields[index];
+        if found.timestamp != field.timestamp {
+            return Err(format!("field `{}` is the timestamp on one side only", field.name));
+        }
+        if found.ty != field.ty {
+            return Err(format!(
+                "field `{}` is declared {} but the pipeline computes {}",
+                field.name, field.ty, found.ty
+            ));
+        }
+        if is_aggregate && found.key != field.key {
+            return Err(format!(
+                "field `{}` must {}be a key: the dataset is keyed by the group_by keys [{}]",
+                field.name,
+                if found.key { "" } else { "not " },
+                computed.key_names().join(", ")
+            ));
+        }
+        projection.push(index);
+    }
+    if let Some(missing) = computed
+        .fields
+        .iter()
+        .enumerate()
+        .find(|(i, _)| !projection.contains(i))
+    {
+        return Err(format!(
+            "the pipeline computes field `{}` ({}), which the dataset does not declare",
+            missing.1.name, missing.1.ty
+        ));
+    }
+    Ok(projection)
+}

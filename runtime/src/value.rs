@@ -1,0 +1,182 @@
+//! Values, rows and field types as the host holds them.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The scalar types a field can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalarType {
+    /// 64-bit signed integer.
+    Int,
+    /// 64-bit IEEE-754 float.
+    Float,
+    /// UTF-8 string.
+    Str,
+    /// Boolean.
+    Bool,
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp,
+}
+
+impl fmt::Display for ScalarType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScalarType::Int => "int",
+            ScalarType::Float => "float",
+            ScalarType::Str => "string",
+            ScalarType::Bool => "bool",
+            ScalarType::Timestamp => "timestamp",
+        })
+    }
+}
+
+/// The type of a field: a scalar type, possibly nullable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldType {
+    /// The scalar type.
+    pub scalar: ScalarType,
+    /// Whether the field may be null (`optional<T>`).
+    pub nullable: bool,
+}
+
+impl FieldType {
+    /// A non-null field of type `scalar`.
+    pub const fn required(scalar: ScalarType) -> Self {
+        FieldType { scalar, nullable: false }
+    }
+
+    /// A nullable field of type `scalar`.
+    pub const fn optional(scalar: ScalarType) -> Self {
+        FieldType { scalar, nullable: true }
+    }
+
+    /// Whether `value` is a valid value of this type.
+    pub fn admits(&self, value: &Value) -> bool {
+        match value {
+            Value::Null => self.nullable,
+            Value::Bool(_) => self.scalar == ScalarType::Bool,
+            Value::Int(_) => matches!(self.scalar, ScalarType::Int | ScalarType::Timestamp),
+            Value::Float(_) => self.scalar == ScalarType::Float,
+            Value::Str(_) => self.scalar == ScalarType::Str,
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nullable { write!(f, "optional<{}>", self.scalar) } else { write!(f, "{}", self.scalar) }
+    }
+}
+
+/// A float with a total order and bitwise equality (`-0.0 != 0.0`, `NaN == NaN` bit for bit), so
+/// that rows can be sorted, hashed and compared deterministically.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct F64(pub f64);
+
+impl PartialEq for F64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for F64 {}
+
+impl PartialOrd for F64 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for F64 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Hash for F64 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state)
+    }
+}
+
+/// One value of a row. Timestamps are held as `Int` milliseconds; the schema says which is which.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// The null of an optional field.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer or a timestamp.
+    Int(i64),
+    /// A float.
+    Float(F64),
+    /// A string, shared between the rows that carry it.
+    Str(Arc<str>),
+}
+
+impl Value {
+    /// The value as an integer, if it is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The value as a float, if it is one.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(v) => Some(v.0),
+            _ => None,
+        }
+    }
+
+    /// A string value.
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    /// A float value.
+    pub fn float(v: f64) -> Value {
+        Value::Float(F64(v))
+    }
+}
+
+/// A row: one value per field of its schema, in the schema's order.
+pub type Row = Vec<Value>;
+
+/// Formats a float as the shortest string that parses back to the same bits.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".to_string() } else { "-inf".to_string() }
+    } else {
+        ryu::Buffer::new().format_finite(v).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_order_is_total_and_bitwise() {
+        assert!(F64(-0.0) < F64(0.0));
+        assert_eq!(F64(f64::NAN), F64(f64::NAN));
+        assert!(Value::Null < Value::Int(0));
+    }
+
+    #[test]
+    fn floats_format_shortest_round_trip() {
+        for v in [0.1, 1.0 / 3.0, 1e21, 5e-324, -2.5, 123456.789] {
+            assert_eq!(format_float(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+        assert_eq!(format_float(0.1), "0.1");
+    }
+}

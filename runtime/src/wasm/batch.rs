@@ -1,0 +1,154 @@
+//! Conversion between host rows and the columnar batches of lambda calls.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::wire::{Batch, Column, ColumnData};
+use crate::schema::Schema;
+use crate::value::{F64, FieldType, Row, ScalarType, Value};
+
+/// A batch from a guest that does not match the schema it must have.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BatchError {
+    /// Wrong number or names of columns.
+    #[error("batch has columns [{found}], expected [{expected}]")]
+    Columns {
+        /// The batch's column names.
+        found: String,
+        /// The schema's field names.
+        expected: String,
+    },
+    /// A column of the wrong type or length.
+    #[error("column `{column}`: {message}")]
+    Column {
+        /// The column's name.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Builds the batch of fields `projection` (indexes into `schema`) of `rows`.
+pub fn batch_from_rows<'a>(
+    schema: &Schema,
+    projection: &[usize],
+    rows: impl ExactSizeIterator<Item = &'a Row> + Clone,
+) -> Batch {
+    let len = rows.len();
+    let columns = projection
+        .iter()
+        .map(|&index| {
+            let ty = schema.fields[index].ty;
+            let values = rows.clone().map(|row| &row[index]);
+            column_from_values(ty, values, len)
+        })
+        .collect();
+    Batch {
+        len: len as u32,
+        names: projection.iter().map(|&i| schema.fields[i].name.clone()).collect(),
+        columns,
+    }
+}
+
+fn column_from_values<'a>(ty: FieldType, values: impl Iterator<Item = &'a Value> + Clone, len: usize) -> Column {
+    let nulls = ty.nullable.then(|| values.clone().map(|v| matches!(v, Value::Null)).collect());
+    let data = match ty.scalar {
+        ScalarType::Int => ColumnData::Int(values.map(|v| v.as_int().unwrap_or(0)).collect()),
+        ScalarType::Timestamp => ColumnData::Timestamp(values.map(|v| v.as_int().unwrap_or(0)).collect()),
+        ScalarType::Float => ColumnData::Float(values.map(|v| v.as_float().unwrap_or(0.0)).collect()),
+        ScalarType::Bool => {
+            ColumnData::Boolean(values.map(|v| matches!(v, Value::Bool(true))).collect())
+        }
+        ScalarType::Str => {
+            let mut out = Vec::with_capacity(len);
+            out.extend(values.map(|v| match v {
+                Value::Str(s) => s.to_string(),
+                _ => String::new(),
+            }));
+            ColumnData::Str(out)
+        }
+    };
+    Column { data, nulls }
+}
+
+/// Decodes a batch whose columns must be exactly `schema`'s fields, in order.
+pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchError> {
+    let expected: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+    if batch.names != expected || batch.columns.len() != expected.len() {
+        return Err(BatchError::Columns { found: batch.names.join(", "), expected: expected.join(", ") });
+    }
+    let len = batch.len as usize;
+    let mut rows: Vec<Row> = (0..len).map(|_| Vec::with_capacity(expected.len())).collect();
+    for (field, column) in schema.fields.iter().zip(batch.columns) {
+        let error = |message: String| BatchError::Column { column: field.name.clone(), message };
+        let nulls = match column.nulls {
+            Some(nulls) if nulls.len() != len => {
+                return Err(error(format!("{} null flags for {len} rows", nulls.len())));
+            }
+            Some(nulls) if !field.ty.nullable && nulls.iter().any(|&n| n) => {
+                return Err(error(format!("null in a field of type {}", field.ty)));
+            }
+            other => other,
+        };
+        let values: Vec<Value> = match (field.ty.scalar, column.data) {
+            (ScalarType::Int, ColumnData::Int(v)) | (ScalarType::Timestamp, ColumnData::Timestamp(v)) => {
+                v.into_iter().map(Value::Int).collect()
+            }
+            (ScalarType::Float, ColumnData::Float(v)) => v.into_iter().map(|x| Value::Float(F64(x))).collect(),
+            (ScalarType::Bool, ColumnData::Boolean(v)) => v.into_iter().map(Value::Bool).collect(),
+            (ScalarType::Str, ColumnData::Str(v)) => v.into_iter().map(|s| Value::Str(Arc::from(s))).collect(),
+            (scalar, _) => return Err(error(format!("values are not of type {scalar}"))),
+        };
+        if values.len() != len {
+            return Err(error(format!("{} values for {len} rows", values.len())));
+        }
+        for (i, (row, value)) in rows.iter_mut().zip(values).enumerate() {
+            let null = nulls.as_ref().is_some_and(|n| n[i]);
+            row.push(if null { Value::Null } else { value });
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Field;
+
+    fn schema() -> Schema {
+        let field = |name: &str, ty| Field { name: name.into(), ty, key: false, timestamp: false };
+        Schema {
+            fields: vec![
+                field("id", FieldType::required(ScalarType::Str)),
+                field("ts", FieldType::required(ScalarType::Timestamp)),
+                field("price", FieldType::optional(ScalarType::Float)),
+            ],
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_a_batch() {
+        let rows = vec![
+            vec![Value::str("a"), Value::Int(5), Value::float(1.5)],
+            vec![Value::str("b"), Value::Int(6), Value::Null],
+        ];
+        let batch = batch_from_rows(&schema(), &[0, 1, 2], rows.iter());
+        assert_eq!(batch.columns[2].nulls, Some(vec![false, true]));
+        assert_eq!(rows_from_batch(&schema(), batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn projection_sends_only_the_named_fields() {
+        let rows = vec![vec![Value::str("a"), Value::Int(5), Value::float(1.5)]];
+        let batch = batch_from_rows(&schema(), &[2], rows.iter());
+        assert_eq!(batch.names, vec!["price".to_string()]);
+        assert_eq!(batch.columns.len(), 1);
+    }
+
+    #[test]
+    fn mismatched_batches_are_rejected() {
+        let batch = Batch { len: 1, names: vec!["id".into()], columns: vec![] };
+        assert!(matches!(rows_from_batch(&schema(), batch), Err(BatchError::Columns { .. })));
+    }
+}
