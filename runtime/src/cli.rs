@@ -1,0 +1,66 @@
+//! Subcommands, one file each.
+
+mod build;
+mod demo;
+mod get_offline;
+mod materialize;
+mod toolchain;
+mod training_set;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use volga::config::Config;
+
+/// Volga: a real-time feature engine for machine learning.
+#[derive(Debug, Parser)]
+#[command(name = "volga", version, about)]
+pub struct Cli {
+    /// The config file (default: ./volga.toml if present, else built-in defaults).
+    #[arg(long, global = true, env = "VOLGA_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a guest folder (a Rust crate) into a pipeline component.
+    Build(build::Args),
+    /// Run a pipeline over its sources' history and write the cold store.
+    MaterializeOffline(materialize::Args),
+    /// Print a materialized dataset's history in a time range.
+    GetOffline(get_offline::Args),
+    /// Join a spine of (keys, timestamp) rows with a dataset's features as of each row.
+    TrainingSet(training_set::Args),
+    /// Run the example end to end on generated data with embedded defaults.
+    Demo(demo::Args),
+    /// Manage the offline toolchain for Rust guests.
+    Toolchain(toolchain::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let config = || Config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Build(args) => build::run(args, &config()?),
+        Command::MaterializeOffline(args) => materialize::run(args, &config()?),
+        Command::GetOffline(args) => get_offline::run(args, &config()?),
+        Command::TrainingSet(args) => training_set::run(args, &config()?),
+        Command::Demo(args) => demo::run(args),
+        Command::Toolchain(args) => toolchain::run(args, &config()?),
+    }
+}
+
+/// Whether progress bars can be drawn.
+fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A tokio runtime for the subcommands that talk to the cold store.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}

@@ -1,0 +1,163 @@
+//! `volga build`: compiles a guest folder into a pipeline component.
+//!
+//! The language is detected from the folder: `Cargo.toml` is Rust. A Rust guest is built with
+//! the `wasm32-wasip2` rustup target when it is installed, else with the offline toolchain
+//! ([`crate::toolchain`]). `VOLGA_GUEST_TOOLCHAIN=rustup|offline` forces one route.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use thiserror::Error;
+
+use crate::toolchain::{OfflineToolchain, ToolchainError};
+
+/// A guest that could not be built.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// The folder is not a guest Volga can build.
+    #[error("{dir}: {message}")]
+    NotAGuest {
+        /// The folder.
+        dir: String,
+        /// Why.
+        message: String,
+    },
+    /// The toolchain is not available.
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
+    /// The compiler failed.
+    #[error("building {dir} failed ({status}); the compiler said:\n{output}")]
+    Compile {
+        /// The folder.
+        dir: String,
+        /// The exit status.
+        status: String,
+        /// The compiler's last lines.
+        output: String,
+    },
+    /// The output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// How a Rust guest was built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RustRoute {
+    /// The rustup `wasm32-wasip2` target.
+    Rustup,
+    /// Debian's compiler with `-Zbuild-std`.
+    Offline,
+}
+
+/// The result of a build.
+#[derive(Clone, Debug)]
+pub struct BuildReport {
+    /// The component written.
+    pub output: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// The route taken.
+    pub route: RustRoute,
+}
+
+/// Builds the guest in `dir` into the component `output`, caching toolchains and build
+/// artifacts under `cache`, reporting steps to `log`.
+pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(&str)) -> Result<BuildReport, BuildError> {
+    let dir_name = dir.display().to_string();
+    let not_a_guest = |message: String| BuildError::NotAGuest { dir: dir_name.clone(), message };
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.exists() {
+        let hint = if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
+            "Python guests are not supported yet"
+        } else if dir.join("package.json").exists() {
+            "JavaScript guests are not supported yet"
+        } else {
+            "no Cargo.toml here: point `volga build` at a Rust guest crate"
+        };
+        return Err(not_a_guest(hint.into()));
+    }
+    let text = std::fs::read_to_string(&manifest).map_err(|e| not_a_guest(format!("cannot read Cargo.toml: {e}")))?;
+    let parsed: toml::Table = text.parse().map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
+    let package = parsed
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| not_a_guest("Cargo.toml has no [package] name".into()))?;
+    let lib_name = parsed
+        .get("lib")
+        .and_then(|l| l.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or(package)
+        .replace('-', "_");
+    let cdylib = parsed
+        .get("lib")
+        .and_then(|l| l.get("crate-type"))
+        .and_then(|t| t.as_array())
+        .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
+    if !cdylib {
+        return Err(not_a_guest("the crate must be a cdylib: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml".into()));
+    }
+
+    let route = choose_route();
+    let target_dir = cache.join("guest-target");
+    let mut command = match route {
+        RustRoute::Rustup => {
+            log("building with the rustup wasm32-wasip2 target");
+            let mut c = Command::new("cargo");
+            c.args(["build", "--release", "--target", "wasm32-wasip2"]);
+            c
+        }
+        RustRoute::Offline => {
+            let toolchain = OfflineToolchain::prepare(cache, log)?;
+            log("building with the offline toolchain (std is built from source the first time, ~2 min)");
+            let mut c = toolchain.cargo(&cache.join("cargo-home"));
+            c.args(["build", "--release", "-Zbuild-std=std,panic_abort", "--target", "wasm32-wasip2"]);
+            c
+        }
+    };
+    command
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let result = command.output().map_err(|e| BuildError::Compile {
+        dir: dir_name.clone(),
+        status: "could not start cargo".into(),
+        output: e.to_string(),
+    })?;
+    if !result.status.success() {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim_start().starts_with("Compiling")).collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        return Err(BuildError::Compile { dir: dir_name, status: result.status.to_string(), output: tail });
+    }
+    let built = target_dir.join("wasm32-wasip2/release").join(format!("{lib_name}.wasm"));
+    if let Some(parent) = output.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+    }
+    let bytes = std::fs::copy(&built, output).map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+    Ok(BuildReport { output: output.to_path_buf(), bytes, route })
+}
+
+fn choose_route() -> RustRoute {
+    match std::env::var("VOLGA_GUEST_TOOLCHAIN").as_deref() {
+        Ok("offline") => return RustRoute::Offline,
+        Ok("rustup") => return RustRoute::Rustup,
+        _ => {}
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
+        .unwrap_or(false);
+    if installed { RustRoute::Rustup } else { RustRoute::Offline }
+}

@@ -1,0 +1,425 @@
+//! Offline materialization: run a pipeline over its sources' history and write the full change
+//! history of the target datasets to the cold store.
+//!
+//! Source tables are read whole and sorted by event time (ties by the row's total order), then
+//! fed to the dataflow with every row at its event time. The input frontier advances in coarse
+//! steps (one per `epoch_rows` rows of the largest source) and runs a few steps ahead of the
+//! output, so frontier bookkeeping stays off the per-row path. Because every operator works per
+//! complete time, the result does not depend on these step sizes, on the number of workers, or
+//! on how rows are spread over them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use differential_dataflow::AsCollection;
+use indicatif::{ProgressBar, ProgressStyle};
+use thiserror::Error;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+use crate::config::{Config, ConfigError};
+use crate::connector::{ConnectorError, open_table_source};
+use crate::dataflow::{Failure, RenderContext, Time, Update, render_datasets};
+use crate::pipeline::{LoadedPipeline, PipelineError};
+use crate::plan::DatasetBody;
+use crate::store::{ColdStore, DatasetMeta, StoreError};
+use crate::value::Row;
+
+/// What to materialize, and how.
+#[derive(Clone, Debug)]
+pub struct OfflineOptions {
+    /// Datasets to materialize; empty for every derived dataset.
+    pub targets: Vec<String>,
+    /// `(dataset, tag)`: which source to read for a dataset with several.
+    pub source_tags: Vec<(String, String)>,
+    /// Workers; `None` for the config's.
+    pub workers: Option<usize>,
+    /// Rows of the largest source per frontier step.
+    pub epoch_rows: usize,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl Default for OfflineOptions {
+    fn default() -> Self {
+        OfflineOptions { targets: Vec::new(), source_tags: Vec::new(), workers: None, epoch_rows: 50_000, progress: false }
+    }
+}
+
+/// An offline job that failed.
+#[derive(Debug, Error)]
+pub enum OfflineError {
+    /// The pipeline could not be loaded or used.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A source could not be read.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    /// The cold store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A pipeline names a connector the config does not define.
+    #[error(
+        "dataset `{dataset}` reads from connector `{connector}`, which the config does not define (defined: {defined}); add [connectors.{connector}] to volga.toml"
+    )]
+    UnknownConnector {
+        /// The dataset.
+        dataset: String,
+        /// The connector's name.
+        connector: String,
+        /// The connectors the config has.
+        defined: String,
+    },
+    /// The dataflow failed (a guest trap or error, a bad guest batch).
+    #[error("{0}")]
+    Dataflow(String),
+}
+
+/// One source read for a job.
+#[derive(Clone, Debug)]
+pub struct SourceReport {
+    /// The dataset.
+    pub dataset: String,
+    /// Where it was read from.
+    pub location: String,
+    /// Rows read.
+    pub rows: usize,
+}
+
+/// What an offline job did.
+#[derive(Clone, Debug)]
+pub struct OfflineReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Sources read.
+    pub sources: Vec<SourceReport>,
+    /// Rows fed to the dataflow.
+    pub events_in: u64,
+    /// `(dataset, rows of history written)`.
+    pub written: Vec<(String, u64)>,
+    /// Workers used.
+    pub workers: usize,
+    /// Reading and sorting sources.
+    pub read_time: Duration,
+    /// Dataflow and cold-store writes.
+    pub compute_time: Duration,
+    /// The whole job.
+    pub elapsed: Duration,
+}
+
+/// Runs the pipeline in `wasm` over its offline sources and writes the targets' history.
+pub fn materialize_offline(config: &Config, wasm: &Path, options: &OfflineOptions) -> Result<OfflineReport, OfflineError> {
+    let started = Instant::now();
+    let (_host, pipeline) = LoadedPipeline::load(config, wasm)?;
+    let targets = pipeline.targets(&options.targets)?;
+    let sources = read_sources(config, &pipeline, &targets, &options.source_tags)?;
+    let read_time = started.elapsed();
+    let store_path = config.cold_store_path()?;
+    let workers = options.workers.unwrap_or_else(|| config.workers());
+    let source_reports = sources.iter().map(|s| s.report.clone()).collect();
+    let computed = Instant::now();
+    let (events_in, written) = run(&pipeline, sources, &targets, workers, &store_path, options)?;
+    Ok(OfflineReport {
+        pipeline: pipeline.plan.name.clone(),
+        sources: source_reports,
+        events_in,
+        written,
+        workers,
+        read_time,
+        compute_time: computed.elapsed(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A source dataset's rows, sorted by event time.
+pub struct SourceRows {
+    /// The dataset.
+    pub dataset: String,
+    /// Its rows in (time, row) order.
+    pub rows: Vec<Row>,
+    /// The timestamp field.
+    pub time_field: usize,
+    /// Where they came from.
+    pub report: SourceReport,
+}
+
+/// Reads and sorts every source dataset `targets` need.
+pub fn read_sources(
+    config: &Config,
+    pipeline: &LoadedPipeline,
+    targets: &[String],
+    tags: &[(String, String)],
+) -> Result<Vec<SourceRows>, OfflineError> {
+    let mut out = Vec::new();
+    for dataset in pipeline.source_datasets(targets) {
+        let source = pipeline.choose_source(&dataset, tags, "offline")?;
+        let connector = config.connectors.get(&source.connector).ok_or_else(|| OfflineError::UnknownConnector {
+            dataset: dataset.clone(),
+            connector: source.connector.clone(),
+            defined: if config.connectors.is_empty() {
+                "none".into()
+            } else {
+                config.connectors.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        })?;
+        let reader = open_table_source(connector, config)?;
+        let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
+        let mut rows = reader.read_table(&source.name, &dataset, schema)?;
+        let time_field = schema.timestamp_index();
+        rows.sort_unstable_by(|a, b| a[time_field].cmp(&b[time_field]).then_with(|| a.cmp(b)));
+        let report = SourceReport { dataset: dataset.clone(), location: reader.locate(&source.name), rows: rows.len() };
+        out.push(SourceRows { dataset, rows, time_field, report });
+    }
+    Ok(out)
+}
+
+/// Frontier steps: every `epoch_rows`-th time of the largest source, strictly increasing.
+fn epoch_boundaries(sources: &[SourceRows], epoch_rows: usize) -> Vec<Time> {
+    let Some(largest) = sources.iter().max_by_key(|s| s.rows.len()) else {
+        return Vec::new();
+    };
+    let mut boundaries: Vec<Time> = largest
+        .rows
+        .iter()
+        .step_by(epoch_rows.max(1))
+        .skip(1)
+        .filter_map(|row| row[largest.time_field].as_int())
+        .collect();
+    boundaries.dedup();
+    boundaries
+}
+
+type SinkMessage = (usize, Vec<Row>);
+
+fn run(
+    pipeline: &LoadedPipeline,
+    sources: Vec<SourceRows>,
+    targets: &[String],
+    workers: usize,
+    store_path: &Path,
+    options: &OfflineOptions,
+) -> Result<(u64, Vec<(String, u64)>), OfflineError> {
+    let plan = pipeline.plan.clone();
+    let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
+    let boundaries = Arc::new(epoch_boundaries(&sources, options.epoch_rows));
+    let source_names: Vec<String> = sources.iter().map(|s| s.dataset.clone()).collect();
+    let time_fields: Vec<usize> = sources.iter().map(|s| s.time_field).collect();
+    // Deal each source's rows round-robin to the workers, so each feeds its share.
+    let shares: Arc<Vec<Mutex<Vec<Vec<Row>>>>> = Arc::new(
+        (0..workers)
+            .map(|_| Mutex::new(Vec::new()))
+            .collect(),
+    );
+    for source in sources {
+        let mut dealt: Vec<Vec<Row>> = (0..workers).map(|_| Vec::with_capacity(source.rows.len() / workers + 1)).collect();
+        for (i, row) in source.rows.into_iter().enumerate() {
+            dealt[i % workers].push(row);
+        }
+        for (worker, rows) in dealt.into_iter().enumerate() {
+            shares[worker].lock().expect("shares").push(rows);
+        }
+    }
+
+    let progress = if options.progress {
+        let bar = ProgressBar::new(total_events);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {human_pos}/{human_len} events ({per_sec}, {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(format!("materializing {}", targets.join(", ")));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let (sink, received) = mpsc::sync_channel::<SinkMessage>(64);
+    let writer = spawn_writer(store_path, pipeline, targets, received)?;
+    let failure = Failure::default();
+    let job = {
+        let pipeline = pipeline.clone();
+        let targets = targets.to_vec();
+        let failure = failure.clone();
+        let progress = progress.clone();
+        let boundaries = boundaries.clone();
+        move |worker: &mut timely::worker::Worker| -> u64 {
+            let index = worker.index();
+            let guest = match pipeline.instantiate() {
+                Ok(guest) => Rc::new(RefCell::new(guest)),
+                Err(e) => {
+                    failure.fail(e);
+                    return 0;
+                }
+            };
+            let context = RenderContext { guest, failure: failure.clone() };
+            let probe = ProbeHandle::new();
+            let mut inputs: Vec<InputHandleVec<Time, Update>> = source_names.iter().map(|_| InputHandleVec::new()).collect();
+            worker.dataflow::<Time, _, _>(|scope| {
+                let mut collections = HashMap::new();
+                for (name, input) in source_names.iter().zip(inputs.iter_mut()) {
+                    collections.insert(name.clone(), input.to_stream(scope).as_collection());
+                }
+                let rendered = render_datasets(&plan, &targets, &collections, &context);
+                for (target_index, target) in targets.iter().enumerate() {
+                    let sink = sink.clone();
+                    rendered[target].inner.clone().probe_with(&probe).sink(Pipeline, "ColdStoreSink", move |(input, _)| {
+                        input.for_each(|_, data| {
+                            let mut rows = Vec::with_capacity(data.len());
+                            for (row, _, diff) in data.drain(..) {
+                                for _ in 0..diff.max(0) {
+                                    rows.push(row.clone());
+                                }
+                            }
+                            if !rows.is_empty() {
+                                // A closed channel means the writer failed; it reports why.
+                                let _ = sink.send((target_index, rows));
+                            }
+                        });
+                    });
+                }
+            });
+
+            let mut mine = std::mem::take(&mut *shares[index].lock().expect("shares"));
+            let mut cursors = vec![0usize; mine.len()];
+            let mut fed = 0u64;
+            let lag = 4;
+            let park = Some(Duration::from_millis(5));
+            let mut send_until = |limit: Option<Time>, inputs: &mut Vec<InputHandleVec<Time, Update>>| {
+                let mut count = 0u64;
+                for (s, rows) in mine.iter_mut().enumerate() {
+                    let start = cursors[s];
+                    let end = match limit {
+                        Some(limit) => start + rows[start..].partition_point(|r| r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit),
+                        None => rows.len(),
+                    };
+                    let mut chunk: Vec<Update> = Vec::with_capacity(4096);
+                    for row in &mut rows[start..end] {
+                        let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
+                        chunk.push((std::mem::take(row), time, 1));
+                        if chunk.len() == 4096 {
+                            inputs[s].send_batch(&mut chunk);
+                            chunk.clear();
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        inputs[s].send_batch(&mut chunk);
+                    }
+                    count += (end - start) as u64;
+                    cursors[s] = end;
+                }
+                count
+            };
+            for (step, &boundary) in boundaries.iter().enumerate() {
+                if failure.is_set() {
+                    return fed;
+                }
+                let n = send_until(Some(boundary), &mut inputs);
+                fed += n;
+                progress.inc(n);
+                for input in inputs.iter_mut() {
+                    input.advance_to(boundary);
+                }
+                worker.step();
+                if step >= lag {
+                    let behind = boundaries[step - lag];
+                    while probe.less_than(&behind) && !failure.is_set() {
+                        worker.step_or_park(park);
+                    }
+                }
+            }
+            let n = send_until(None, &mut inputs);
+            fed += n;
+            progress.inc(n);
+            inputs.clear();
+            while !probe.done() && !failure.is_set() {
+                worker.step_or_park(park);
+            }
+            fed
+        }
+    };
+    let guards = timely::execute(timely::Config::process(workers), job)
+        .map_err(|e| OfflineError::Dataflow(format!("cannot start {workers} workers: {e}")))?;
+    let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
+    progress.finish_and_clear();
+    // The workers, and with them every sink sender, are gone: the writer drains and commits.
+    let written = writer.join().map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
+    if let Some(message) = failure.message() {
+        return Err(OfflineError::Dataflow(message));
+    }
+    Ok((fed, written))
+}
+
+type WriterResult = Result<Vec<(String, u64)>, OfflineError>;
+
+/// The thread that appends sink output to the cold store and commits each target at the end.
+fn spawn_writer(
+    store_path: &Path,
+    pipeline: &LoadedPipeline,
+    targets: &[String],
+    received: mpsc::Receiver<SinkMessage>,
+) -> Result<std::thread::JoinHandle<WriterResult>, OfflineError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OfflineError::Dataflow(format!("cannot start the cold-store writer: {e}")))?;
+    let store = runtime.block_on(ColdStore::open(store_path))?;
+    let plan = pipeline.plan.clone();
+    let metas: Vec<DatasetMeta> = targets
+        .iter()
+        .map(|name| {
+            let dataset = plan.dataset(name).expect("validated");
+            let lineage = match &dataset.body {
+                DatasetBody::Derived(graph) => graph.to_string(),
+                DatasetBody::Source(sources) => sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+            };
+            DatasetMeta {
+                name: name.clone(),
+                pipeline: plan.name.clone(),
+                schema: dataset.schema.clone(),
+                lineage,
+                rows: 0,
+                materialized_at: 0,
+            }
+        })
+        .collect();
+    for meta in &metas {
+        runtime.block_on(store.begin(&meta.name, &meta.schema))?;
+    }
+    Ok(std::thread::spawn(move || {
+        let mut buffers: Vec<Vec<Row>> = vec![Vec::new(); metas.len()];
+        let mut counts = vec![0u64; metas.len()];
+        let flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
+            runtime.block_on(store.append(&metas[target].name, &metas[target].schema, rows))?;
+            rows.clear();
+            Ok(())
+        };
+        for (target, rows) in received {
+            counts[target] += rows.len() as u64;
+            buffers[target].extend(rows);
+            if buffers[target].len() >= 50_000 {
+                flush(target, &mut buffers[target])?;
+            }
+        }
+        for target in 0..metas.len() {
+            let mut rows = std::mem::take(&mut buffers[target]);
+            flush(target, &mut rows)?;
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let mut written = Vec::new();
+        for (meta, count) in metas.iter().zip(counts) {
+            let meta = DatasetMeta { rows: count as i64, materialized_at: now, ..meta.clone() };
+            runtime.block_on(store.commit(&meta))?;
+            written.push((meta.name.clone(), count));
+        }
+        Ok(written)
+    }))
+}

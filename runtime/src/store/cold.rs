@@ -1,0 +1,306 @@
+//! The cold store: one SQL table per dataset holding its change history, `(fields...)` with the
+//! timestamp field as each row's `valid_from`, plus a catalog table `_volga_datasets`.
+//!
+//! A materialization writes into a staging table and swaps it in, in one transaction, so a
+//! reader sees the previous history or the new one, never a half-written one.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row as _, SqlitePool, ValueRef};
+use thiserror::Error;
+
+use crate::schema::Schema;
+use crate::value::{F64, Row, ScalarType, Value};
+
+/// SQLite's default limit on bound parameters per statement is 32766.
+const MAX_BINDS: usize = 30_000;
+
+/// A cold-store failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("cold store {location}: {source}")]
+    Sql {
+        /// The database.
+        location: String,
+        /// The error.
+        source: sqlx::Error,
+    },
+    /// The dataset was never materialized.
+    #[error("dataset `{name}` is not in the cold store {location}{hint}")]
+    UnknownDataset {
+        /// The dataset.
+        name: String,
+        /// The database.
+        location: String,
+        /// What is there instead.
+        hint: String,
+    },
+    /// The catalog holds something unreadable.
+    #[error("cold store {location}: corrupt catalog entry for `{name}`: {message}")]
+    Corrupt {
+        /// The database.
+        location: String,
+        /// The dataset.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// What the catalog knows of a materialized dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetMeta {
+    /// The dataset.
+    pub name: String,
+    /// The pipeline component that computed it.
+    pub pipeline: String,
+    /// Its schema.
+    pub schema: Schema,
+    /// How it was computed, from sources to output.
+    pub lineage: String,
+    /// Rows of history.
+    pub rows: i64,
+    /// When it was written (ms since the epoch, wall clock).
+    pub materialized_at: i64,
+}
+
+/// A handle on the cold store.
+#[derive(Clone)]
+pub struct ColdStore {
+    pool: SqlitePool,
+    location: String,
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+fn sql_type(scalar: ScalarType) -> &'static str {
+    match scalar {
+        ScalarType::Int | ScalarType::Timestamp | ScalarType::Bool => "INTEGER",
+        ScalarType::Float => "REAL",
+        ScalarType::Str => "TEXT",
+    }
+}
+
+impl ColdStore {
+    /// Opens (creating if needed) the SQLite cold store at `path`.
+    pub async fn open(path: &Path) -> Result<ColdStore, StoreError> {
+        let location = path.display().to_string();
+        let sql = |source| StoreError::Sql { location: location.clone(), source };
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| sql(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(sql)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(sql)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS _volga_datasets (
+                name TEXT PRIMARY KEY,
+                pipeline TEXT NOT NULL,
+                schema TEXT NOT NULL,
+                lineage TEXT NOT NULL,
+                rows INTEGER NOT NULL,
+                materialized_at INTEGER NOT NULL
+            )",
+        )
+        .execute(&pool)
+        .await
+        .map_err(sql)?;
+        Ok(ColdStore { pool, location })
+    }
+
+    fn sql(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Sql { location: self.location.clone(), source }
+    }
+
+    fn staging(name: &str) -> String {
+        format!("_volga_staging_{name}")
+    }
+
+    /// Starts a new history for dataset `name`: an empty staging table.
+    pub async fn begin(&self, name: &str, schema: &Schema) -> Result<(), StoreError> {
+        let staging = quote(&Self::staging(name));
+        let columns: Vec<String> = schema
+            .fields
+            .iter()
+            .map(|f| {
+                let null = if f.ty.nullable { "" } else { " NOT NULL" };
+                format!("{} {}{null}", quote(&f.name), sql_type(f.ty.scalar))
+            })
+            .collect();
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {staging}")))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {staging} ({})", columns.join(", "))))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Appends rows (in schema order) to the history being written for `name`.
+    pub async fn append(&self, name: &str, schema: &Schema, rows: &[Row]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let width = schema.fields.len();
+        let per_statement = (MAX_BINDS / width).max(1);
+        let staging = quote(&Self::staging(name));
+        let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        for chunk in rows.chunks(per_statement) {
+            let row_params = format!("({})", vec!["?"; width].join(","));
+            let sql = format!("INSERT INTO {staging} VALUES {}", vec![row_params; chunk.len()].join(","));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                for value in row {
+                    query = match value {
+                        Value::Null => query.bind(None::<i64>),
+                        Value::Bool(b) => query.bind(*b),
+                        Value::Int(v) => query.bind(*v),
+                        Value::Float(F64(v)) => query.bind(*v),
+                        Value::Str(s) => query.bind(s.to_string()),
+                    };
+                }
+            }
+            query.execute(&mut *tx).await.map_err(|e| self.sql(e))?;
+        }
+        tx.commit().await.map_err(|e| self.sql(e))
+    }
+
+    /// Replaces `meta.name`'s history with the staged one and records it in the catalog.
+    pub async fn commit(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
+        let table = quote(&meta.name);
+        let staging = quote(&Self::staging(&meta.name));
+        let mut index_columns: Vec<String> = meta.schema.key_names().iter().map(|k| quote(k)).collect();
+        index_columns.push(quote(meta.schema.timestamp_name()));
+        let schema = serde_json::to_string(&meta.schema).expect("schemas serialize");
+        let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        for statement in [
+            format!("DROP TABLE IF EXISTS {table}"),
+            format!("ALTER TABLE {staging} RENAME TO {table}"),
+            format!(
+                "CREATE INDEX {} ON {table} ({})",
+                quote(&format!("_volga_{}_key_time", meta.name)),
+                index_columns.join(", ")
+            ),
+        ] {
+            sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
+        }
+        sqlx::query("INSERT OR REPLACE INTO _volga_datasets VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&meta.name)
+            .bind(&meta.pipeline)
+            .bind(schema)
+            .bind(&meta.lineage)
+            .bind(meta.rows)
+            .bind(meta.materialized_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        tx.commit().await.map_err(|e| self.sql(e))
+    }
+
+    /// Every materialized dataset.
+    pub async fn datasets(&self) -> Result<Vec<DatasetMeta>, StoreError> {
+        let records = sqlx::query("SELECT name, pipeline, schema, lineage, rows, materialized_at FROM _volga_datasets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        records.iter().map(|r| self.meta_from(r)).collect()
+    }
+
+    fn meta_from(&self, record: &SqliteRow) -> Result<DatasetMeta, StoreError> {
+        let name: String = record.get(0);
+        let schema: String = record.get(2);
+        let schema = serde_json::from_str(&schema).map_err(|e| StoreError::Corrupt {
+            location: self.location.clone(),
+            name: name.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(DatasetMeta {
+            name,
+            pipeline: record.get(1),
+            schema,
+            lineage: record.get(3),
+            rows: record.get(4),
+            materialized_at: record.get(5),
+        })
+    }
+
+    /// The catalog entry of `name`.
+    pub async fn dataset(&self, name: &str) -> Result<DatasetMeta, StoreError> {
+        let all = self.datasets().await?;
+        let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
+        all.into_iter().find(|m| m.name == name).ok_or_else(|| StoreError::UnknownDataset {
+            name: name.to_string(),
+            location: self.location.clone(),
+            hint: if known.is_empty() {
+                ": nothing is materialized yet (run `volga materialize-offline`)".into()
+            } else {
+                format!(" (materialized: {})", known.join(", "))
+            },
+        })
+    }
+
+    /// The history of `meta`'s dataset with `start <= ts < end`, ordered by time, then key,
+    /// then the whole row.
+    pub async fn history(&self, meta: &DatasetMeta, start: Option<i64>, end: Option<i64>) -> Result<Vec<Row>, StoreError> {
+        let ts = quote(meta.schema.timestamp_name());
+        let columns: Vec<String> = meta.schema.fields.iter().map(|f| quote(&f.name)).collect();
+        let mut order = vec![ts.clone()];
+        order.extend(meta.schema.key_names().iter().map(|k| quote(k)));
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {ts} >= ? AND {ts} < ? ORDER BY {}",
+            columns.join(", "),
+            quote(&meta.name),
+            order.join(", ")
+        );
+        let records = sqlx::query(AssertSqlSafe(sql))
+            .bind(start.unwrap_or(i64::MIN))
+            .bind(end.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        let mut rows: Vec<Row> = records.iter().map(|r| decode_row(&meta.schema, r)).collect();
+        let ts_index = meta.schema.timestamp_index();
+        let keys = meta.schema.key_indexes();
+        // SQL orders strings by bytes and floats numerically; settle ties by the row order.
+        rows.sort_by(|a, b| {
+            a[ts_index]
+                .cmp(&b[ts_index])
+                .then_with(|| keys.iter().map(|&k| a[k].cmp(&b[k])).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal))
+                .then_with(|| a.cmp(b))
+        });
+        Ok(rows)
+    }
+}
+
+fn decode_row(schema: &Schema, record: &SqliteRow) -> Row {
+    schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            if record.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true) {
+                return Value::Null;
+            }
+            match field.ty.scalar {
+                ScalarType::Int | ScalarType::Timestamp => Value::Int(record.get(i)),
+                ScalarType::Float => Value::Float(F64(record.get(i))),
+                ScalarType::Bool => Value::Bool(record.get(i)),
+                ScalarType::Str => Value::str(record.get::<&str, _>(i)),
+            }
+        })
+        .collect()
+}
