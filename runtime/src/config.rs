@@ -173,7 +173,11 @@ impl Config {
 
     /// `path` resolved against the config's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let relative = path.strip_prefix("./").unwrap_or(path);
+        if self.base_dir == Path::new(".") { relative.to_path_buf() } else { self.base_dir.join(relative) }
     }
 
     /// The number of timely workers.

@@ -42,13 +42,15 @@ pub struct OfflineOptions {
     pub workers: Option<usize>,
     /// Rows of the largest source per frontier step.
     pub epoch_rows: usize,
+    /// Rows per batch handed to the dataflow (and so per guest call, at most).
+    pub chunk_rows: usize,
     /// Show a progress bar on a terminal.
     pub progress: bool,
 }
 
 impl Default for OfflineOptions {
     fn default() -> Self {
-        OfflineOptions { targets: Vec::new(), source_tags: Vec::new(), workers: None, epoch_rows: 50_000, progress: false }
+        OfflineOptions { targets: Vec::new(), source_tags: Vec::new(), workers: None, epoch_rows: 50_000, chunk_rows: 4096, progress: false }
     }
 }
 
@@ -127,7 +129,7 @@ pub fn materialize_offline(config: &Config, wasm: &Path, options: &OfflineOption
     let workers = options.workers.unwrap_or_else(|| config.workers());
     let source_reports = sources.iter().map(|s| s.report.clone()).collect();
     let computed = Instant::now();
-    let (events_in, written) = run(&pipeline, sources, &targets, workers, &store_path, options)?;
+    let (events_in, written) = materialize_sources(&pipeline, sources, &targets, workers, &store_path, options)?;
     Ok(OfflineReport {
         pipeline: pipeline.plan.name.clone(),
         sources: source_reports,
@@ -200,7 +202,10 @@ fn epoch_boundaries(sources: &[SourceRows], epoch_rows: usize) -> Vec<Time> {
 
 type SinkMessage = (usize, Vec<Row>);
 
-fn run(
+/// Runs `pipeline` over `sources` (each in event-time order; any order within a time) on
+/// `workers` workers and writes the `targets`' history to the cold store at `store_path`.
+/// Returns the rows fed and `(dataset, rows written)`.
+pub fn materialize_sources(
     pipeline: &LoadedPipeline,
     sources: Vec<SourceRows>,
     targets: &[String],
@@ -209,6 +214,7 @@ fn run(
     options: &OfflineOptions,
 ) -> Result<(u64, Vec<(String, u64)>), OfflineError> {
     let plan = pipeline.plan.clone();
+    let chunk_rows = options.chunk_rows.max(1);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
     let boundaries = Arc::new(epoch_boundaries(&sources, options.epoch_rows));
     let source_names: Vec<String> = sources.iter().map(|s| s.dataset.clone()).collect();
@@ -301,11 +307,11 @@ fn run(
                         Some(limit) => start + rows[start..].partition_point(|r| r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit),
                         None => rows.len(),
                     };
-                    let mut chunk: Vec<Update> = Vec::with_capacity(4096);
+                    let mut chunk: Vec<Update> = Vec::with_capacity(chunk_rows);
                     for row in &mut rows[start..end] {
                         let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
                         chunk.push((std::mem::take(row), time, 1));
-                        if chunk.len() == 4096 {
+                        if chunk.len() >= chunk_rows {
                             inputs[s].send_batch(&mut chunk);
                             chunk.clear();
                         }

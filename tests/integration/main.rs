@@ -1,1 +1,8 @@
-fn main(){}
+//! Integration tests of the whole system: guests built from source, the `volga` binary, the
+//! cold store, checked against an independent reference of the semantics in DESIGN.md.
+
+mod batching;
+mod errors;
+mod offline_reference;
+mod reference;
+mod support;

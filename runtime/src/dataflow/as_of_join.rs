@@ -4,7 +4,9 @@
 //! timestamp `<= t` (ties at one timestamp broken by the rows' total order). Right updates at
 //! time `t` are applied before left rows at `t` are joined, so the bound is inclusive. A left
 //! row's result is emitted once, at its own time, and never revised: later right versions only
-//! affect later left rows. Both sides are routed to workers by key.
+//! affect later left rows. Both sides are routed to workers by key. The output is the left row,
+//! then the right key fields the left side lacks (copies of the matched left values), then the
+//! right side's other non-timestamp fields.
 //!
 //! State: per key, the live right rows; once the frontier passes a time, only the latest live
 //! row can still be the answer for a future left row, so older ones are discarded.
@@ -27,7 +29,9 @@ pub struct JoinSpec {
     pub left_keys: Vec<usize>,
     /// The right side's key fields.
     pub right_keys: Vec<usize>,
-    /// The right fields appended to each left row.
+    /// Left key fields appended again, under the names of right keys the left side lacks.
+    pub key_copies: Vec<usize>,
+    /// The right fields appended to each left row, after the key copies.
     pub right_values: Vec<usize>,
     /// The right side's timestamp field.
     pub right_time: usize,
@@ -149,7 +153,9 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                                 (None, JoinHow::Left) => nulls.clone(),
                                 (None, JoinHow::Inner) => continue,
                             };
+                            let copies: Vec<Value> = spec.key_copies.iter().map(|&i| row[i].clone()).collect();
                             let mut joined = row;
+                            joined.extend(copies);
                             joined.extend(appended);
                             session.give((joined, time, diff));
                         }

@@ -70,10 +70,11 @@ fn render_one<'scope>(
                     nodes[*input].clone().wasm_transform(call, node.schema.clone())
                 }
             }
-            Op::Join { left, right, left_keys, right_keys, right_values, how } => {
+            Op::Join { left, right, left_keys, right_keys, key_copies, right_values, how } => {
                 let spec = JoinSpec {
                     left_keys: left_keys.clone(),
                     right_keys: right_keys.clone(),
+                    key_copies: key_copies.clone(),
                     right_values: right_values.clone(),
                     right_time: graph.nodes[*right].schema.timestamp_index(),
                     how: *how,

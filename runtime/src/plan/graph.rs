@@ -52,7 +52,10 @@ pub enum Op {
         left_keys: Vec<usize>,
         /// The right's key fields, in its schema order.
         right_keys: Vec<usize>,
-        /// Right fields appended to each left row.
+        /// Left key fields appended again under the right key's name, for right keys whose
+        /// names the left side lacks (`left_on=[buyer_id], right_on=[user_id]` adds `user_id`).
+        key_copies: Vec<usize>,
+        /// Right fields appended to each left row, after the key copies.
         right_values: Vec<usize>,
         /// Inner or left.
         how: JoinHow,
@@ -259,6 +262,14 @@ fn join_node(
         spec::JoinHow::Left => JoinHow::Left,
     };
     let mut fields = left.fields.clone();
+    let mut key_copies = Vec::new();
+    for (&rk, &lk) in right_keys.iter().zip(&left_keys) {
+        let field = &right.fields[rk];
+        if left.index_of(&field.name).is_none() {
+            fields.push(Field { name: field.name.clone(), ty: left.fields[lk].ty, key: false, timestamp: false });
+            key_copies.push(lk);
+        }
+    }
     let mut right_values = Vec::new();
     for (i, field) in right.fields.iter().enumerate() {
         if field.key || field.timestamp {
@@ -274,7 +285,7 @@ fn join_node(
         fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
         right_values.push(i);
     }
-    let op = Op::Join { left: left_node, right: right_node, left_keys, right_keys, right_values, how };
+    let op = Op::Join { left: left_node, right: right_node, left_keys, right_keys, key_copies, right_values, how };
     Ok((op, Schema { fields }))
 }
 

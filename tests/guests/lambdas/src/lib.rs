@@ -1,0 +1,93 @@
+//! A test pipeline over the reference example's sources that uses a transform, every
+//! aggregate function, a `forever` window, and a filter that panics on product type `BOOM`.
+
+use volga_guest::prelude::*;
+
+#[derive(Dataset)]
+pub struct User {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub registered_at: Timestamp,
+    pub name: String,
+}
+
+#[derive(Dataset)]
+pub struct Order {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
+/// The field the panicking filter reads.
+#[derive(Dataset)]
+#[dataset(name = "Order")]
+pub struct OrderType {
+    pub product_type: String,
+}
+
+/// Orders of at least 500, in cents: one output row per input row that qualifies.
+#[derive(Dataset)]
+pub struct LargeOrder {
+    #[key]
+    pub buyer_id: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub price_cents: i64,
+}
+
+/// Every aggregate over every window kind the slice supports.
+#[derive(Dataset)]
+pub struct SpendTotals {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub total: f64,
+    pub orders_2h: i64,
+    pub max_1h: Option<f64>,
+    pub min_1d: Option<f64>,
+    pub avg_forever: Option<f64>,
+}
+
+fn pipeline() -> App {
+    let mut app = App::new("test_lambdas");
+    let users = app.source::<User>([Source::table("mysql", "users")]);
+    let orders = app.source::<Order>([Source::table("mysql", "orders")]);
+    app.pipeline::<LargeOrder>(
+        orders
+            .filter(|o: &OrderType| {
+                if o.product_type == "BOOM" {
+                    panic!("boom: product type BOOM is not allowed");
+                }
+                true
+            })
+            .transform(|o: &Order| {
+                (o.product_price >= 500.0).then(|| LargeOrder {
+                    buyer_id: o.buyer_id.clone(),
+                    purchased_at: o.purchased_at,
+                    price_cents: (o.product_price * 100.0).round() as i64,
+                })
+            }),
+    );
+    app.pipeline::<SpendTotals>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
+            .group_by(["user_id"])
+            .aggregate([
+                Sum::on("product_price").window("forever").into("total"),
+                Count::rows().window("2h").into("orders_2h"),
+                Max::on("product_price").window("1h").into("max_1h"),
+                Min::on("product_price").window("1d").into("min_1d"),
+                Avg::on("product_price").window("forever").into("avg_forever"),
+            ]),
+    );
+    app
+}
+
+volga_guest::export_pipeline!(pipeline);

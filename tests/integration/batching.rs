@@ -1,0 +1,94 @@
+//! The output history does not depend on batching, frontier steps, worker count, or the order
+//! of rows within a timestamp.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use volga::config::Config;
+use volga::offline::{OfflineOptions, SourceRows, materialize_sources, read_sources};
+use volga::pipeline::LoadedPipeline;
+use volga::store::ColdStore;
+use volga::value::Row;
+
+use crate::reference;
+use crate::support::{CSV_CONFIG, guest};
+
+fn history(store: &Path, dataset: &str) -> Vec<Row> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = ColdStore::open(store).await.unwrap();
+        let meta = store.dataset(dataset).await.unwrap();
+        store.history(&meta, None, None).await.unwrap()
+    })
+}
+
+/// Shuffles rows within each run of equal event time.
+fn shuffle_within_times(sources: &mut [SourceRows], seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for source in sources {
+        let t = source.time_field;
+        let mut start = 0;
+        while start < source.rows.len() {
+            let end = start + source.rows[start..].partition_point(|r| r[t] == source.rows[start][t]);
+            source.rows[start..end].shuffle(&mut rng);
+            start = end;
+        }
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    config: Config,
+    pipeline: LoadedPipeline,
+    baseline: Vec<Row>,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let (users, orders) = reference::generate(7, 20, 2000);
+        std::fs::write(dir.path().join("data/users.csv"), reference::users_csv(&users)).unwrap();
+        std::fs::write(dir.path().join("data/orders.csv"), reference::orders_csv(&orders)).unwrap();
+        std::fs::write(dir.path().join("volga.toml"), CSV_CONFIG).unwrap();
+        let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
+        let (_host, pipeline) = LoadedPipeline::load(&config, &guest("example")).unwrap();
+        let baseline = run(&config, &pipeline, &OfflineOptions::default(), 1, 0, "baseline");
+        assert!(baseline.len() > 1000, "a meaningful history: {} rows", baseline.len());
+        Fixture { _dir: dir, config, pipeline, baseline }
+    })
+}
+
+fn run(config: &Config, pipeline: &LoadedPipeline, options: &OfflineOptions, workers: usize, seed: u64, name: &str) -> Vec<Row> {
+    let targets = vec!["OnSaleUserSpentInfo".to_string()];
+    let mut sources = read_sources(config, pipeline, &targets, &[]).unwrap();
+    if seed != 0 {
+        shuffle_within_times(&mut sources, seed);
+    }
+    let store = config.base_dir.join(format!("{name}.db"));
+    materialize_sources(pipeline, sources, &targets, workers, &store, options).unwrap();
+    history(&store, "OnSaleUserSpentInfo")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn history_is_independent_of_batching_workers_and_order_within_a_time(
+        epoch_rows in 1usize..700,
+        chunk_rows in 1usize..400,
+        workers in 1usize..=2,
+        seed in 1u64..u64::MAX,
+    ) {
+        let fixture = fixture();
+        let options = OfflineOptions { epoch_rows, chunk_rows, ..OfflineOptions::default() };
+        let name = format!("run-{epoch_rows}-{chunk_rows}-{workers}-{seed}");
+        let history = run(&fixture.config, &fixture.pipeline, &options, workers, seed, &name);
+        prop_assert_eq!(history.len(), fixture.baseline.len());
+        prop_assert!(history == fixture.baseline, "history differs from the baseline");
+    }
+}
