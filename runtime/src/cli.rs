@@ -62,5 +62,7 @@ fn interactive() -> bool {
 
 /// A tokio runtime for the subcommands that talk to the cold store.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

@@ -7,7 +7,6 @@
 mod csv;
 mod sqlite;
 
-
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -76,13 +75,21 @@ pub trait Connector: Sized {
 /// A connector that can read a whole table, for offline jobs.
 pub trait TableSource {
     /// Reads every row of `table` with `schema`'s fields, in schema order.
-    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError>;
+    fn read_table(
+        &self,
+        table: &str,
+        dataset: &str,
+        schema: &Schema,
+    ) -> Result<Vec<Row>, ConnectorError>;
     /// Where `table` lives, for progress messages.
     fn locate(&self, table: &str) -> String;
 }
 
 /// Opens connector `name`'s table source as configured.
-pub fn open_table_source(config: &ConnectorConfig, settings: &Config) -> Result<Box<dyn TableSource>, ConnectorError> {
+pub fn open_table_source(
+    config: &ConnectorConfig,
+    settings: &Config,
+) -> Result<Box<dyn TableSource>, ConnectorError> {
     Ok(match config {
         ConnectorConfig::Csv(c) => Box::new(CsvSource::open(c, settings)?),
         ConnectorConfig::Sqlite(c) => Box::new(SqliteSource::open(c, settings)?),
@@ -92,12 +99,19 @@ pub fn open_table_source(config: &ConnectorConfig, settings: &Config) -> Result<
 /// Parses a textual cell as a value of type `ty`; empty cells are null in optional fields.
 pub fn parse_cell(ty: FieldType, text: &str) -> Result<Value, String> {
     if text.is_empty() && (ty.nullable || ty.scalar != ScalarType::Str) {
-        return if ty.nullable { Ok(Value::Null) } else { Err(format!("empty value for a field of type {ty}")) };
+        return if ty.nullable {
+            Ok(Value::Null)
+        } else {
+            Err(format!("empty value for a field of type {ty}"))
+        };
     }
     let trimmed = text.trim();
     match ty.scalar {
         ScalarType::Str => Ok(Value::str(text)),
-        ScalarType::Int => trimmed.parse().map(Value::Int).map_err(|_| format!("invalid int `{text}`")),
+        ScalarType::Int => trimmed
+            .parse()
+            .map(Value::Int)
+            .map_err(|_| format!("invalid int `{text}`")),
         ScalarType::Float => trimmed
             .parse()
             .map(|v| Value::Float(F64(v)))
@@ -118,13 +132,14 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| format!("invalid timestamp `{text}` (expected integer milliseconds or RFC 3339)"))
+        .map_err(|_| {
+            format!("invalid timestamp `{text}` (expected integer milliseconds or RFC 3339)")
+        })
 }
 
 pub(crate) fn file_name(path: &std::path::Path) -> String {
     path.display().to_string()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -134,7 +149,10 @@ mod tests {
     fn timestamps_accept_millis_and_rfc3339() {
         assert_eq!(parse_timestamp("1700000000000"), Ok(1_700_000_000_000));
         assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Ok(1500));
-        assert_eq!(parse_timestamp("2024-01-01T01:00:00+01:00"), parse_timestamp("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            parse_timestamp("2024-01-01T01:00:00+01:00"),
+            parse_timestamp("2024-01-01T00:00:00Z")
+        );
         assert!(parse_timestamp("yesterday").is_err());
     }
 
@@ -142,8 +160,18 @@ mod tests {
     fn cells_parse_by_type() {
         let float = FieldType::required(ScalarType::Float);
         assert_eq!(parse_cell(float, "1.25"), Ok(Value::float(1.25)));
-        assert!(parse_cell(float, "abc").unwrap_err().contains("invalid float"));
-        assert_eq!(parse_cell(FieldType::optional(ScalarType::Int), ""), Ok(Value::Null));
-        assert_eq!(parse_cell(FieldType::required(ScalarType::Str), ""), Ok(Value::str("")));
+        assert!(
+            parse_cell(float, "abc")
+                .unwrap_err()
+                .contains("invalid float")
+        );
+        assert_eq!(
+            parse_cell(FieldType::optional(ScalarType::Int), ""),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            parse_cell(FieldType::required(ScalarType::Str), ""),
+            Ok(Value::str(""))
+        );
     }
 }

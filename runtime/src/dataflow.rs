@@ -23,7 +23,7 @@ use crate::value::{Row, Value};
 
 pub use as_of_join::{AsOfJoin, JoinSpec};
 pub use failure::Failure;
-pub use render::{RenderContext, render_datasets};
+pub use render::{NativeFilter, RenderContext, render_datasets};
 pub use wasm_filter::WasmFilter;
 pub use wasm_transform::WasmTransform;
 pub use window_aggregate::{AggregateSpec, WindowAggregate};
@@ -48,6 +48,8 @@ pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
 }
 
 /// The least time of a frontier, or `None` once it is empty (the input is complete).
-pub(crate) fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
+pub(crate) fn frontier_time(
+    frontier: &timely::progress::frontier::MutableAntichain<Time>,
+) -> Option<Time> {
     frontier.frontier().iter().next().copied()
 }

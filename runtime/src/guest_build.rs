@@ -67,9 +67,17 @@ pub struct BuildReport {
 
 /// Builds the guest in `dir` into the component `output`, caching toolchains and build
 /// artifacts under `cache`, reporting steps to `log`.
-pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(&str)) -> Result<BuildReport, BuildError> {
+pub fn build_guest(
+    dir: &Path,
+    output: &Path,
+    cache: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<BuildReport, BuildError> {
     let dir_name = dir.display().to_string();
-    let not_a_guest = |message: String| BuildError::NotAGuest { dir: dir_name.clone(), message };
+    let not_a_guest = |message: String| BuildError::NotAGuest {
+        dir: dir_name.clone(),
+        message,
+    };
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
         let hint = if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
@@ -81,8 +89,11 @@ pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(
         };
         return Err(not_a_guest(hint.into()));
     }
-    let text = std::fs::read_to_string(&manifest).map_err(|e| not_a_guest(format!("cannot read Cargo.toml: {e}")))?;
-    let parsed: toml::Table = text.parse().map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| not_a_guest(format!("cannot read Cargo.toml: {e}")))?;
+    let parsed: toml::Table = text
+        .parse()
+        .map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
     let package = parsed
         .get("package")
         .and_then(|p| p.get("name"))
@@ -100,7 +111,10 @@ pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(
         .and_then(|t| t.as_array())
         .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
     if !cdylib {
-        return Err(not_a_guest("the crate must be a cdylib: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml".into()));
+        return Err(not_a_guest(
+            "the crate must be a cdylib: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml"
+                .into(),
+        ));
     }
 
     let route = choose_route();
@@ -114,9 +128,17 @@ pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(
         }
         RustRoute::Offline => {
             let toolchain = OfflineToolchain::prepare(cache, log)?;
-            log("building with the offline toolchain (std is built from source the first time, ~2 min)");
+            log(
+                "building with the offline toolchain (std is built from source the first time, ~2 min)",
+            );
             let mut c = toolchain.cargo(&cache.join("cargo-home"));
-            c.args(["build", "--release", "-Zbuild-std=std,panic_abort", "--target", "wasm32-wasip2"]);
+            c.args([
+                "build",
+                "--release",
+                "-Zbuild-std=std,panic_abort",
+                "--target",
+                "wasm32-wasip2",
+            ]);
             c
         }
     };
@@ -134,18 +156,37 @@ pub fn build_guest(dir: &Path, output: &Path, cache: &Path, log: &mut dyn FnMut(
     })?;
     if !result.status.success() {
         let stderr = String::from_utf8_lossy(&result.stderr);
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim_start().starts_with("Compiling")).collect();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("Compiling"))
+            .collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        return Err(BuildError::Compile { dir: dir_name, status: result.status.to_string(), output: tail });
+        return Err(BuildError::Compile {
+            dir: dir_name,
+            status: result.status.to_string(),
+            output: tail,
+        });
     }
-    let built = target_dir.join("wasm32-wasip2/release").join(format!("{lib_name}.wasm"));
+    let built = target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{lib_name}.wasm"));
     if let Some(parent) = output.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| BuildError::Output {
+            path: output.display().to_string(),
+            source,
+        })?;
     }
-    let bytes = std::fs::copy(&built, output).map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
-    Ok(BuildReport { output: output.to_path_buf(), bytes, route })
+    let bytes = std::fs::copy(&built, output).map_err(|source| BuildError::Output {
+        path: output.display().to_string(),
+        source,
+    })?;
+    Ok(BuildReport {
+        output: output.to_path_buf(),
+        bytes,
+        route,
+    })
 }
 
 fn choose_route() -> RustRoute {
@@ -157,7 +198,15 @@ fn choose_route() -> RustRoute {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-wasip2")
+        })
         .unwrap_or(false);
-    if installed { RustRoute::Rustup } else { RustRoute::Offline }
+    if installed {
+        RustRoute::Rustup
+    } else {
+        RustRoute::Offline
+    }
 }

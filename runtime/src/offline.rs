@@ -19,20 +19,20 @@ use differential_dataflow::AsCollection;
 use indicatif::{ProgressBar, ProgressStyle};
 use thiserror::Error;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::{Config, ConfigError};
 use crate::connector::{ConnectorError, open_table_source};
-use crate::dataflow::{Failure, RenderContext, Time, Update, render_datasets};
+use crate::dataflow::{Failure, NativeFilter, RenderContext, Time, Update, render_datasets};
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
 use crate::store::{ColdStore, DatasetMeta, StoreError};
 use crate::value::Row;
 
 /// What to materialize, and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OfflineOptions {
     /// Datasets to materialize; empty for every derived dataset.
     pub targets: Vec<String>,
@@ -46,11 +46,21 @@ pub struct OfflineOptions {
     pub chunk_rows: usize,
     /// Show a progress bar on a terminal.
     pub progress: bool,
+    /// Filters to run natively instead of in the guest, by lambda id (for benchmarks).
+    pub native_filters: HashMap<u32, NativeFilter>,
 }
 
 impl Default for OfflineOptions {
     fn default() -> Self {
-        OfflineOptions { targets: Vec::new(), source_tags: Vec::new(), workers: None, epoch_rows: 50_000, chunk_rows: 4096, progress: false }
+        OfflineOptions {
+            targets: Vec::new(),
+            source_tags: Vec::new(),
+            workers: None,
+            epoch_rows: 50_000,
+            chunk_rows: 4096,
+            progress: false,
+            native_filters: HashMap::new(),
+        }
     }
 }
 
@@ -119,7 +129,11 @@ pub struct OfflineReport {
 }
 
 /// Runs the pipeline in `wasm` over its offline sources and writes the targets' history.
-pub fn materialize_offline(config: &Config, wasm: &Path, options: &OfflineOptions) -> Result<OfflineReport, OfflineError> {
+pub fn materialize_offline(
+    config: &Config,
+    wasm: &Path,
+    options: &OfflineOptions,
+) -> Result<OfflineReport, OfflineError> {
     let started = Instant::now();
     let (_host, pipeline) = LoadedPipeline::load(config, wasm)?;
     let targets = pipeline.targets(&options.targets)?;
@@ -129,7 +143,8 @@ pub fn materialize_offline(config: &Config, wasm: &Path, options: &OfflineOption
     let workers = options.workers.unwrap_or_else(|| config.workers());
     let source_reports = sources.iter().map(|s| s.report.clone()).collect();
     let computed = Instant::now();
-    let (events_in, written) = materialize_sources(&pipeline, sources, &targets, workers, &store_path, options)?;
+    let (events_in, written) =
+        materialize_sources(&pipeline, sources, &targets, workers, &store_path, options)?;
     Ok(OfflineReport {
         pipeline: pipeline.plan.name.clone(),
         sources: source_reports,
@@ -164,22 +179,38 @@ pub fn read_sources(
     let mut out = Vec::new();
     for dataset in pipeline.source_datasets(targets) {
         let source = pipeline.choose_source(&dataset, tags, "offline")?;
-        let connector = config.connectors.get(&source.connector).ok_or_else(|| OfflineError::UnknownConnector {
-            dataset: dataset.clone(),
-            connector: source.connector.clone(),
-            defined: if config.connectors.is_empty() {
-                "none".into()
-            } else {
-                config.connectors.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
+        let connector = config.connectors.get(&source.connector).ok_or_else(|| {
+            OfflineError::UnknownConnector {
+                dataset: dataset.clone(),
+                connector: source.connector.clone(),
+                defined: if config.connectors.is_empty() {
+                    "none".into()
+                } else {
+                    config
+                        .connectors
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            }
         })?;
         let reader = open_table_source(connector, config)?;
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
         let mut rows = reader.read_table(&source.name, &dataset, schema)?;
         let time_field = schema.timestamp_index();
         rows.sort_unstable_by(|a, b| a[time_field].cmp(&b[time_field]).then_with(|| a.cmp(b)));
-        let report = SourceReport { dataset: dataset.clone(), location: reader.locate(&source.name), rows: rows.len() };
-        out.push(SourceRows { dataset, rows, time_field, report });
+        let report = SourceReport {
+            dataset: dataset.clone(),
+            location: reader.locate(&source.name),
+            rows: rows.len(),
+        };
+        out.push(SourceRows {
+            dataset,
+            rows,
+            time_field,
+            report,
+        });
     }
     Ok(out)
 }
@@ -214,19 +245,19 @@ pub fn materialize_sources(
     options: &OfflineOptions,
 ) -> Result<(u64, Vec<(String, u64)>), OfflineError> {
     let plan = pipeline.plan.clone();
+    let native_filters = options.native_filters.clone();
     let chunk_rows = options.chunk_rows.max(1);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
     let boundaries = Arc::new(epoch_boundaries(&sources, options.epoch_rows));
     let source_names: Vec<String> = sources.iter().map(|s| s.dataset.clone()).collect();
     let time_fields: Vec<usize> = sources.iter().map(|s| s.time_field).collect();
     // Deal each source's rows round-robin to the workers, so each feeds its share.
-    let shares: Arc<Vec<Mutex<Vec<Vec<Row>>>>> = Arc::new(
-        (0..workers)
-            .map(|_| Mutex::new(Vec::new()))
-            .collect(),
-    );
+    let shares: Arc<Vec<Mutex<Vec<Vec<Row>>>>> =
+        Arc::new((0..workers).map(|_| Mutex::new(Vec::new())).collect());
     for source in sources {
-        let mut dealt: Vec<Vec<Row>> = (0..workers).map(|_| Vec::with_capacity(source.rows.len() / workers + 1)).collect();
+        let mut dealt: Vec<Vec<Row>> = (0..workers)
+            .map(|_| Vec::with_capacity(source.rows.len() / workers + 1))
+            .collect();
         for (i, row) in source.rows.into_iter().enumerate() {
             dealt[i % workers].push(row);
         }
@@ -238,9 +269,11 @@ pub fn materialize_sources(
     let progress = if options.progress {
         let bar = ProgressBar::new(total_events);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {human_pos}/{human_len} events ({per_sec}, {eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} events ({per_sec}, {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar.set_message(format!("materializing {}", targets.join(", ")));
         bar
@@ -266,9 +299,14 @@ pub fn materialize_sources(
                     return 0;
                 }
             };
-            let context = RenderContext { guest, failure: failure.clone() };
+            let context = RenderContext {
+                guest,
+                failure: failure.clone(),
+                native_filters: native_filters.clone(),
+            };
             let probe = ProbeHandle::new();
-            let mut inputs: Vec<InputHandleVec<Time, Update>> = source_names.iter().map(|_| InputHandleVec::new()).collect();
+            let mut inputs: Vec<InputHandleVec<Time, Update>> =
+                source_names.iter().map(|_| InputHandleVec::new()).collect();
             worker.dataflow::<Time, _, _>(|scope| {
                 let mut collections = HashMap::new();
                 for (name, input) in source_names.iter().zip(inputs.iter_mut()) {
@@ -277,20 +315,24 @@ pub fn materialize_sources(
                 let rendered = render_datasets(&plan, &targets, &collections, &context);
                 for (target_index, target) in targets.iter().enumerate() {
                     let sink = sink.clone();
-                    rendered[target].inner.clone().probe_with(&probe).sink(Pipeline, "ColdStoreSink", move |(input, _)| {
-                        input.for_each(|_, data| {
-                            let mut rows = Vec::with_capacity(data.len());
-                            for (row, _, diff) in data.drain(..) {
-                                for _ in 0..diff.max(0) {
-                                    rows.push(row.clone());
+                    rendered[target].inner.clone().probe_with(&probe).sink(
+                        Pipeline,
+                        "ColdStoreSink",
+                        move |(input, _)| {
+                            input.for_each(|_, data| {
+                                let mut rows = Vec::with_capacity(data.len());
+                                for (row, _, diff) in data.drain(..) {
+                                    for _ in 0..diff.max(0) {
+                                        rows.push(row.clone());
+                                    }
                                 }
-                            }
-                            if !rows.is_empty() {
-                                // A closed channel means the writer failed; it reports why.
-                                let _ = sink.send((target_index, rows));
-                            }
-                        });
-                    });
+                                if !rows.is_empty() {
+                                    // A closed channel means the writer failed; it reports why.
+                                    let _ = sink.send((target_index, rows));
+                                }
+                            });
+                        },
+                    );
                 }
             });
 
@@ -299,31 +341,37 @@ pub fn materialize_sources(
             let mut fed = 0u64;
             let lag = 4;
             let park = Some(Duration::from_millis(5));
-            let mut send_until = |limit: Option<Time>, inputs: &mut Vec<InputHandleVec<Time, Update>>| {
-                let mut count = 0u64;
-                for (s, rows) in mine.iter_mut().enumerate() {
-                    let start = cursors[s];
-                    let end = match limit {
-                        Some(limit) => start + rows[start..].partition_point(|r| r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit),
-                        None => rows.len(),
-                    };
-                    let mut chunk: Vec<Update> = Vec::with_capacity(chunk_rows);
-                    for row in &mut rows[start..end] {
-                        let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
-                        chunk.push((std::mem::take(row), time, 1));
-                        if chunk.len() >= chunk_rows {
-                            inputs[s].send_batch(&mut chunk);
-                            chunk.clear();
+            let mut send_until =
+                |limit: Option<Time>, inputs: &mut Vec<InputHandleVec<Time, Update>>| {
+                    let mut count = 0u64;
+                    for (s, rows) in mine.iter_mut().enumerate() {
+                        let start = cursors[s];
+                        let end = match limit {
+                            Some(limit) => {
+                                start
+                                    + rows[start..].partition_point(|r| {
+                                        r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit
+                                    })
+                            }
+                            None => rows.len(),
+                        };
+                        let mut chunk: Vec<Update> = Vec::with_capacity(chunk_rows);
+                        for row in &mut rows[start..end] {
+                            let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
+                            chunk.push((std::mem::take(row), time, 1));
+                            if chunk.len() >= chunk_rows {
+                                inputs[s].send_batch(&mut chunk);
+                                chunk.clear();
+                            }
                         }
+                        if !chunk.is_empty() {
+                            inputs[s].send_batch(&mut chunk);
+                        }
+                        count += (end - start) as u64;
+                        cursors[s] = end;
                     }
-                    if !chunk.is_empty() {
-                        inputs[s].send_batch(&mut chunk);
-                    }
-                    count += (end - start) as u64;
-                    cursors[s] = end;
-                }
-                count
-            };
+                    count
+                };
             for (step, &boundary) in boundaries.iter().enumerate() {
                 if failure.is_set() {
                     return fed;
@@ -357,7 +405,9 @@ pub fn materialize_sources(
     let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
     progress.finish_and_clear();
     // The workers, and with them every sink sender, are gone: the writer drains and commits.
-    let written = writer.join().map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
+    let written = writer
+        .join()
+        .map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
     if let Some(message) = failure.message() {
         return Err(OfflineError::Dataflow(message));
     }
@@ -385,7 +435,11 @@ fn spawn_writer(
             let dataset = plan.dataset(name).expect("validated");
             let lineage = match &dataset.body {
                 DatasetBody::Derived(graph) => graph.to_string(),
-                DatasetBody::Source(sources) => sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+                DatasetBody::Source(sources) => sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" | "),
             };
             DatasetMeta {
                 name: name.clone(),
@@ -415,14 +469,20 @@ fn spawn_writer(
                 flush(target, &mut buffers[target])?;
             }
         }
-        for target in 0..metas.len() {
-            let mut rows = std::mem::take(&mut buffers[target]);
-            flush(target, &mut rows)?;
+        for (target, rows) in buffers.iter_mut().enumerate() {
+            flush(target, rows)?;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let mut written = Vec::new();
         for (meta, count) in metas.iter().zip(counts) {
-            let meta = DatasetMeta { rows: count as i64, materialized_at: now, ..meta.clone() };
+            let meta = DatasetMeta {
+                rows: count as i64,
+                materialized_at: now,
+                ..meta.clone()
+            };
             runtime.block_on(store.commit(&meta))?;
             written.push((meta.name.clone(), count));
         }

@@ -5,9 +5,9 @@
 //! [`GuestInstance::transform`] take a columnar batch. A trap, a timeout or a memory bomb in a
 //! guest becomes a [`LambdaError`] naming the pipeline and the lambda; the host keeps running.
 
+mod batch;
 #[allow(missing_docs)]
 mod bindings;
-mod batch;
 mod engine;
 mod instance;
 

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use proptest::prelude::*;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use volga::config::Config;
 use volga::offline::{OfflineOptions, SourceRows, materialize_sources, read_sources};
 use volga::pipeline::LoadedPipeline;
@@ -17,7 +17,10 @@ use crate::reference;
 use crate::support::{CSV_CONFIG, guest};
 
 fn history(store: &Path, dataset: &str) -> Vec<Row> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let store = ColdStore::open(store).await.unwrap();
         let meta = store.dataset(dataset).await.unwrap();
@@ -32,7 +35,8 @@ fn shuffle_within_times(sources: &mut [SourceRows], seed: u64) {
         let t = source.time_field;
         let mut start = 0;
         while start < source.rows.len() {
-            let end = start + source.rows[start..].partition_point(|r| r[t] == source.rows[start][t]);
+            let end =
+                start + source.rows[start..].partition_point(|r| r[t] == source.rows[start][t]);
             source.rows[start..end].shuffle(&mut rng);
             start = end;
         }
@@ -52,18 +56,49 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let (users, orders) = reference::generate(7, 20, 2000);
-        std::fs::write(dir.path().join("data/users.csv"), reference::users_csv(&users)).unwrap();
-        std::fs::write(dir.path().join("data/orders.csv"), reference::orders_csv(&orders)).unwrap();
+        std::fs::write(
+            dir.path().join("data/users.csv"),
+            reference::users_csv(&users),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("data/orders.csv"),
+            reference::orders_csv(&orders),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("volga.toml"), CSV_CONFIG).unwrap();
         let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
         let (_host, pipeline) = LoadedPipeline::load(&config, &guest("example")).unwrap();
-        let baseline = run(&config, &pipeline, &OfflineOptions::default(), 1, 0, "baseline");
-        assert!(baseline.len() > 1000, "a meaningful history: {} rows", baseline.len());
-        Fixture { _dir: dir, config, pipeline, baseline }
+        let baseline = run(
+            &config,
+            &pipeline,
+            &OfflineOptions::default(),
+            1,
+            0,
+            "baseline",
+        );
+        assert!(
+            baseline.len() > 1000,
+            "a meaningful history: {} rows",
+            baseline.len()
+        );
+        Fixture {
+            _dir: dir,
+            config,
+            pipeline,
+            baseline,
+        }
     })
 }
 
-fn run(config: &Config, pipeline: &LoadedPipeline, options: &OfflineOptions, workers: usize, seed: u64, name: &str) -> Vec<Row> {
+fn run(
+    config: &Config,
+    pipeline: &LoadedPipeline,
+    options: &OfflineOptions,
+    workers: usize,
+    seed: u64,
+    name: &str,
+) -> Vec<Row> {
     let targets = vec!["OnSaleUserSpentInfo".to_string()];
     let mut sources = read_sources(config, pipeline, &targets, &[]).unwrap();
     if seed != 0 {

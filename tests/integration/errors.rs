@@ -4,16 +4,29 @@ use crate::reference;
 use crate::support::{guest, volga_err, workspace};
 
 fn write_orders(dir: &std::path::Path, text: &str) {
-    std::fs::write(dir.join("data/users.csv"), "user_id,registered_at,name\nu1,0,Ann\n").unwrap();
+    std::fs::write(
+        dir.join("data/users.csv"),
+        "user_id,registered_at,name\nu1,0,Ann\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("data/orders.csv"), text).unwrap();
 }
 
 #[test]
 fn a_missing_csv_column_names_the_file_and_column() {
     let dir = workspace();
-    write_orders(dir.path(), "buyer_id,product_id,product_type,purchased_at\nu1,p1,ON_SALE,5\n");
-    let err = volga_err(dir.path(), &["materialize-offline", guest("example").to_str().unwrap()]);
-    assert!(err.contains("orders.csv") && err.contains("missing column `product_price`"), "{err}");
+    write_orders(
+        dir.path(),
+        "buyer_id,product_id,product_type,purchased_at\nu1,p1,ON_SALE,5\n",
+    );
+    let err = volga_err(
+        dir.path(),
+        &["materialize-offline", guest("example").to_str().unwrap()],
+    );
+    assert!(
+        err.contains("orders.csv") && err.contains("missing column `product_price`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -23,20 +36,47 @@ fn an_invalid_csv_value_names_file_line_and_column() {
         dir.path(),
         "buyer_id,product_id,product_type,purchased_at,product_price\nu1,p1,ON_SALE,5,1.5\nu1,p2,ON_SALE,6,abc\n",
     );
-    let err = volga_err(dir.path(), &["materialize-offline", guest("example").to_str().unwrap()]);
-    assert!(err.contains("orders.csv:3: column `product_price`: invalid float `abc`"), "{err}");
+    let err = volga_err(
+        dir.path(),
+        &["materialize-offline", guest("example").to_str().unwrap()],
+    );
+    assert!(
+        err.contains("orders.csv:3: column `product_price`: invalid float `abc`"),
+        "{err}"
+    );
 
-    write_orders(dir.path(), "buyer_id,product_id,product_type,purchased_at,product_price\nu1,p1,ON_SALE,noon,1.5\n");
-    let err = volga_err(dir.path(), &["materialize-offline", guest("example").to_str().unwrap()]);
-    assert!(err.contains("orders.csv:2: column `purchased_at`: invalid timestamp `noon`"), "{err}");
+    write_orders(
+        dir.path(),
+        "buyer_id,product_id,product_type,purchased_at,product_price\nu1,p1,ON_SALE,noon,1.5\n",
+    );
+    let err = volga_err(
+        dir.path(),
+        &["materialize-offline", guest("example").to_str().unwrap()],
+    );
+    assert!(
+        err.contains("orders.csv:2: column `purchased_at`: invalid timestamp `noon`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unknown_connector_is_named_with_the_dataset() {
     let dir = workspace();
-    std::fs::write(dir.path().join("volga.toml"), "[connectors.postgres]\nkind = \"csv\"\ndir = \"./data\"\n").unwrap();
-    let err = volga_err(dir.path(), &["materialize-offline", guest("example").to_str().unwrap()]);
-    assert!(err.contains("connector `mysql`") && err.contains("dataset `User`") && err.contains("postgres"), "{err}");
+    std::fs::write(
+        dir.path().join("volga.toml"),
+        "[connectors.postgres]\nkind = \"csv\"\ndir = \"./data\"\n",
+    )
+    .unwrap();
+    let err = volga_err(
+        dir.path(),
+        &["materialize-offline", guest("example").to_str().unwrap()],
+    );
+    assert!(
+        err.contains("connector `mysql`")
+            && err.contains("dataset `User`")
+            && err.contains("postgres"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -48,7 +88,10 @@ fn files_that_are_not_volga_components_are_rejected_clearly() {
 
     std::fs::write(dir.path().join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let err = volga_err(dir.path(), &["materialize-offline", "core.wasm"]);
-    assert!(err.contains("core.wasm is a core WebAssembly module, not a component"), "{err}");
+    assert!(
+        err.contains("core.wasm is a core WebAssembly module, not a component"),
+        "{err}"
+    );
 
     // An empty component: valid, but it exports no Volga pipeline.
     std::fs::write(dir.path().join("empty.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
@@ -61,20 +104,41 @@ fn a_guest_trap_names_pipeline_and_lambda_and_the_host_keeps_running() {
     let dir = workspace();
     let (users, mut orders) = reference::generate(5, 5, 200);
     orders[100].kind = "BOOM".into();
-    std::fs::write(dir.path().join("data/users.csv"), reference::users_csv(&users)).unwrap();
-    std::fs::write(dir.path().join("data/orders.csv"), reference::orders_csv(&orders)).unwrap();
+    std::fs::write(
+        dir.path().join("data/users.csv"),
+        reference::users_csv(&users),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("data/orders.csv"),
+        reference::orders_csv(&orders),
+    )
+    .unwrap();
     let config = volga::config::Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
     let wasm = guest("lambdas");
-    let options = volga::offline::OfflineOptions { targets: vec!["LargeOrder".into()], ..Default::default() };
+    let options = volga::offline::OfflineOptions {
+        targets: vec!["LargeOrder".into()],
+        ..Default::default()
+    };
 
-    let err = volga::offline::materialize_offline(&config, &wasm, &options).unwrap_err().to_string();
+    let err = volga::offline::materialize_offline(&config, &wasm, &options)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("pipeline `test_lambdas`"), "{err}");
     assert!(err.contains("lambda `filter at src/lib.rs"), "{err}");
-    assert!(err.contains("trapped") && err.contains("boom: product type BOOM is not allowed"), "{err}");
+    assert!(
+        err.contains("trapped") && err.contains("boom: product type BOOM is not allowed"),
+        "{err}"
+    );
 
     // Same process, same engine: a clean run afterwards succeeds.
     orders[100].kind = "REGULAR".into();
-    std::fs::write(dir.path().join("data/orders.csv"), reference::orders_csv(&orders)).unwrap();
-    let report = volga::offline::materialize_offline(&config, &wasm, &options).expect("clean run after a trap");
+    std::fs::write(
+        dir.path().join("data/orders.csv"),
+        reference::orders_csv(&orders),
+    )
+    .unwrap();
+    let report = volga::offline::materialize_offline(&config, &wasm, &options)
+        .expect("clean run after a trap");
     assert_eq!(report.events_in, 200);
 }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -26,7 +25,10 @@ pub fn guest(name: &str) -> PathBuf {
     };
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("guest-{name}.wasm"));
     // Through the CLI, as a user builds it.
-    volga_ok(&repo_root(), &["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    volga_ok(
+        &repo_root(),
+        &["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    );
     built.insert(name.to_string(), out.clone());
     out
 }
@@ -57,7 +59,10 @@ pub fn volga_ok(dir: &Path, args: &[&str]) -> String {
 /// Runs `volga`, expects it to fail, and returns its stderr.
 pub fn volga_err(dir: &Path, args: &[&str]) -> String {
     let output = volga(dir, args);
-    assert!(!output.status.success(), "volga {args:?} unexpectedly succeeded");
+    assert!(
+        !output.status.success(),
+        "volga {args:?} unexpectedly succeeded"
+    );
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
@@ -74,8 +79,17 @@ pub fn workspace() -> tempfile::TempDir {
 
 /// Reads a CSV file into its header and rows of cells.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader.headers().unwrap().iter().map(str::to_string).collect();
-    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
     (header, rows)
 }

@@ -137,7 +137,10 @@ struct SuperAccumulator {
 
 impl Default for SuperAccumulator {
     fn default() -> Self {
-        SuperAccumulator { limbs: vec![0; LIMBS], adds: 0 }
+        SuperAccumulator {
+            limbs: vec![0; LIMBS],
+            adds: 0,
+        }
     }
 }
 
@@ -153,7 +156,11 @@ impl SuperAccumulator {
         let (limb, shift) = (position / 32, position % 32);
         // Up to 128 + 31 bits, spread over at most five 32-bit digits.
         let low = magnitude << shift;
-        let high = if shift == 0 { 0 } else { magnitude >> (128 - shift) };
+        let high = if shift == 0 {
+            0
+        } else {
+            magnitude >> (128 - shift)
+        };
         let digits = [
             low as u32,
             (low >> 32) as u32,
@@ -217,7 +224,7 @@ fn round_magnitude(digits: &[u32]) -> f64 {
     let mut mantissa = (lowest_kept..=highest_bit)
         .fold(0u64, |acc, i| acc | ((bit(i) as u64) << (i - lowest_kept)));
     let round_bit = bit(lowest_kept - 1);
-    let sticky = (0..lowest_kept - 1).any(|i| bit(i));
+    let sticky = (0..lowest_kept - 1).any(bit);
     let mut exponent = lowest_kept as i32 - 1074;
     if round_bit && (sticky || mantissa & 1 == 1) {
         mantissa += 1;

@@ -1,7 +1,7 @@
 //! The first error of a job, shared by its workers and operators.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Where operators report a failure that must stop the job (a guest trap, a bad guest batch).
 /// Operators stop doing work once it is set; the driver loop checks it and ends the job.

@@ -45,7 +45,11 @@ impl<'scope> WasmFilter<'scope> for RowCollection<'scope> {
                             data.clear();
                             return;
                         }
-                        let batch = batch_from_rows(&call.input, &call.projection, data.iter().map(|(row, _, _)| row));
+                        let batch = batch_from_rows(
+                            &call.input,
+                            &call.projection,
+                            data.iter().map(|(row, _, _)| row),
+                        );
                         match call.guest.borrow_mut().filter(call.lambda, &batch) {
                             Ok(verdicts) => {
                                 let mut verdicts = verdicts.into_iter();

@@ -69,7 +69,10 @@ pub struct AggregatePlan {
 
 impl AggregatePlan {
     /// Validates `def` against the input schema; the error names the aggregate.
-    pub(crate) fn new(input: &Schema, def: &spec::AggregateDef) -> Result<AggregatePlan, (String, String)> {
+    pub(crate) fn new(
+        input: &Schema,
+        def: &spec::AggregateDef,
+    ) -> Result<AggregatePlan, (String, String)> {
         let label = || {
             format!(
                 "aggregate {:?}({}) into `{}`",
@@ -88,7 +91,9 @@ impl AggregatePlan {
             ref other => return Err(err(format!("{other:?} is not supported yet"))),
         };
         let window = match &def.window {
-            spec::Window::Sliding(text) => Window::Sliding(parse_millis(text).map_err(|e| err(e.to_string()))?),
+            spec::Window::Sliding(text) => {
+                Window::Sliding(parse_millis(text).map_err(|e| err(e.to_string()))?)
+            }
             spec::Window::Forever => Window::Forever,
             other => return Err(err(format!("window {other:?} is not supported yet"))),
         };
@@ -96,7 +101,10 @@ impl AggregatePlan {
             None if function == AggregateFn::Count => None,
             None => return Err(err(format!("{function} needs a field (`on`)"))),
             Some(name) => Some(input.index_of(name).ok_or_else(|| {
-                err(format!("no field `{name}` in its input ({})", input.describe()))
+                err(format!(
+                    "no field `{name}` in its input ({})",
+                    input.describe()
+                ))
             })?),
         };
         let input_scalar = on.map(|i| input.fields[i].ty.scalar);
@@ -105,7 +113,9 @@ impl AggregatePlan {
             AggregateFn::Count => FieldType::required(ScalarType::Int),
             AggregateFn::Sum if numeric => FieldType::required(input_scalar.expect("numeric")),
             AggregateFn::Avg if numeric => FieldType::optional(ScalarType::Float),
-            AggregateFn::Min | AggregateFn::Max if input_scalar.is_some_and(|s| s != ScalarType::Bool) => {
+            AggregateFn::Min | AggregateFn::Max
+                if input_scalar.is_some_and(|s| s != ScalarType::Bool) =>
+            {
                 FieldType::optional(input_scalar.expect("checked"))
             }
             _ => {
@@ -115,6 +125,12 @@ impl AggregatePlan {
                 )));
             }
         };
-        Ok(AggregatePlan { function, on, window, into: def.into.clone(), ty })
+        Ok(AggregatePlan {
+            function,
+            on,
+            window,
+            into: def.into.clone(),
+            ty,
+        })
     }
 }

@@ -133,19 +133,37 @@ pub(super) fn build(
             if (i as usize) < index {
                 Ok(i as usize)
             } else {
-                Err(op_err(&format!("node #{index}"), format!("{what} refers to node #{i}, which is not an earlier node")))
+                Err(op_err(
+                    &format!("node #{index}"),
+                    format!("{what} refers to node #{i}, which is not an earlier node"),
+                ))
             }
         };
         let built = match node {
             spec::Node::Input(name) => {
-                let label = format!("{name}");
+                let label = name.to_string();
                 if !def.inputs.contains(name) {
-                    return Err(op_err(&label, format!("`{name}` is not among the pipeline's inputs")));
+                    return Err(op_err(
+                        &label,
+                        format!("`{name}` is not among the pipeline's inputs"),
+                    ));
                 }
                 let input = plan.dataset(name).ok_or_else(|| {
-                    op_err(&label, format!("no dataset `{name}` is declared before `{dataset}` (declared: {})", plan.dataset_names().join(", ")))
+                    op_err(
+                        &label,
+                        format!(
+                            "no dataset `{name}` is declared before `{dataset}` (declared: {})",
+                            plan.dataset_names().join(", ")
+                        ),
+                    )
                 })?;
-                Node { op: Op::Input { dataset: name.clone() }, schema: input.schema.clone(), label }
+                Node {
+                    op: Op::Input {
+                        dataset: name.clone(),
+                    },
+                    schema: input.schema.clone(),
+                    label,
+                }
             }
             spec::Node::Filter(l) | spec::Node::Transform(l) => {
                 let input = earlier(l.input, "its input")?;
@@ -154,9 +172,16 @@ pub(super) fn build(
                     op_err(&format!("node #{index}"), format!("no lambda {}", l.lambda))
                 })?;
                 let label = lambda.name.clone();
-                let expected = if is_filter { LambdaKind::Filter } else { LambdaKind::Transform };
+                let expected = if is_filter {
+                    LambdaKind::Filter
+                } else {
+                    LambdaKind::Transform
+                };
                 if lambda.kind != expected {
-                    return Err(op_err(&label, format!("lambda is a {:?}, used as a {expected:?}", lambda.kind)));
+                    return Err(op_err(
+                        &label,
+                        format!("lambda is a {:?}, used as a {expected:?}", lambda.kind),
+                    ));
                 }
                 let in_schema = &nodes[input].schema;
                 let projection = match &lambda.input {
@@ -165,41 +190,81 @@ pub(super) fn build(
                         .iter()
                         .map(|want| match in_schema.index_of(&want.name) {
                             Some(i) if in_schema.fields[i].ty == want.ty => Ok(i),
-                            Some(i) => Err(op_err(&label, format!(
-                                "reads field `{}` as {}, but it is {} ",
-                                want.name, want.ty, in_schema.fields[i].ty
-                            ).trim_end().to_string())),
-                            None => Err(op_err(&label, format!(
-                                "reads field `{}`, which its input does not have ({})",
-                                want.name,
-                                in_schema.describe()
-                            ))),
+                            Some(i) => Err(op_err(
+                                &label,
+                                format!(
+                                    "reads field `{}` as {}, but it is {} ",
+                                    want.name, want.ty, in_schema.fields[i].ty
+                                )
+                                .trim_end()
+                                .to_string(),
+                            )),
+                            None => Err(op_err(
+                                &label,
+                                format!(
+                                    "reads field `{}`, which its input does not have ({})",
+                                    want.name,
+                                    in_schema.describe()
+                                ),
+                            )),
                         })
                         .collect::<Result<_, _>>()?,
                 };
                 if is_filter {
-                    Node { op: Op::Filter { input, lambda: lambda.id, projection }, schema: in_schema.clone(), label }
+                    Node {
+                        op: Op::Filter {
+                            input,
+                            lambda: lambda.id,
+                            projection,
+                        },
+                        schema: in_schema.clone(),
+                        label,
+                    }
                 } else {
                     let schema = lambda.output.clone().expect("transform has an output type");
-                    Node { op: Op::Transform { input, lambda: lambda.id, projection }, schema, label }
+                    Node {
+                        op: Op::Transform {
+                            input,
+                            lambda: lambda.id,
+                            projection,
+                        },
+                        schema,
+                        label,
+                    }
                 }
             }
             spec::Node::Join(j) => {
-                let (left, right) = (earlier(j.left, "its left side")?, earlier(j.right, "its right side")?);
+                let (left, right) = (
+                    earlier(j.left, "its left side")?,
+                    earlier(j.right, "its right side")?,
+                );
                 let label = format!(
                     "join #{index} {} on {}",
                     nodes[right].label,
-                    j.left_on.iter().zip(&j.right_on).map(|(l, r)| format!("{l}={r}")).collect::<Vec<_>>().join(",")
+                    j.left_on
+                        .iter()
+                        .zip(&j.right_on)
+                        .map(|(l, r)| format!("{l}={r}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
                 join_node(&nodes[left].schema, &nodes[right].schema, j, left, right)
-                    .map(|(op, schema)| Node { op, schema, label: label.clone() })
+                    .map(|(op, schema)| Node {
+                        op,
+                        schema,
+                        label: label.clone(),
+                    })
                     .map_err(|m| op_err(&label, m))?
             }
             spec::Node::Aggregate(a) => {
                 let input = earlier(a.input, "its input")?;
                 let label = format!("group_by({}).aggregate", a.keys.join(","));
                 aggregate_node(&nodes[input].schema, a, input)
-                    .map(|(op, schema)| Node { op, schema, label: label.clone() })
+                    .map(|(op, schema)| Node {
+                        op,
+                        schema,
+                        label: label.clone(),
+                    })
                     .map_err(|(op, m)| op_err(&op.unwrap_or(label.clone()), m))?
             }
         };
@@ -207,11 +272,19 @@ pub(super) fn build(
     }
     let output = def.output as usize;
     if output >= nodes.len() {
-        return Err(op_err("pipeline", format!("output node #{output} does not exist")));
+        return Err(op_err(
+            "pipeline",
+            format!("output node #{output} does not exist"),
+        ));
     }
     let projection = match_declared(declared, &nodes[output])
         .map_err(|m| op_err(&format!("output of {}", nodes[output].label), m))?;
-    Ok(Graph { inputs: def.inputs.clone(), nodes, output, projection })
+    Ok(Graph {
+        inputs: def.inputs.clone(),
+        nodes,
+        output,
+        projection,
+    })
 }
 
 fn join_node(
@@ -244,10 +317,17 @@ fn join_node(
     let mut left_keys = Vec::new();
     for &rk in &right_keys {
         let name = &right.fields[rk].name;
-        let pos = j.right_on.iter().position(|r| r == name).expect("checked above");
+        let pos = j
+            .right_on
+            .iter()
+            .position(|r| r == name)
+            .expect("checked above");
         let left_name = &j.left_on[pos];
         let li = left.index_of(left_name).ok_or_else(|| {
-            format!("left_on field `{left_name}` is not in the left side ({})", left.describe())
+            format!(
+                "left_on field `{left_name}` is not in the left side ({})",
+                left.describe()
+            )
         })?;
         if left.fields[li].ty.scalar != right.fields[rk].ty.scalar {
             return Err(format!(
@@ -266,7 +346,12 @@ fn join_node(
     for (&rk, &lk) in right_keys.iter().zip(&left_keys) {
         let field = &right.fields[rk];
         if left.index_of(&field.name).is_none() {
-            fields.push(Field { name: field.name.clone(), ty: left.fields[lk].ty, key: false, timestamp: false });
+            fields.push(Field {
+                name: field.name.clone(),
+                ty: left.fields[lk].ty,
+                key: false,
+                timestamp: false,
+            });
             key_copies.push(lk);
         }
     }
@@ -281,11 +366,28 @@ fn join_node(
                 field.name
             ));
         }
-        let ty = if how == JoinHow::Left { FieldType::optional(field.ty.scalar) } else { field.ty };
-        fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
+        let ty = if how == JoinHow::Left {
+            FieldType::optional(field.ty.scalar)
+        } else {
+            field.ty
+        };
+        fields.push(Field {
+            name: field.name.clone(),
+            ty,
+            key: false,
+            timestamp: false,
+        });
         right_values.push(i);
     }
-    let op = Op::Join { left: left_node, right: right_node, left_keys, right_keys, key_copies, right_values, how };
+    let op = Op::Join {
+        left: left_node,
+        right: right_node,
+        left_keys,
+        right_keys,
+        key_copies,
+        right_values,
+        how,
+    };
     Ok((op, Schema { fields }))
 }
 
@@ -300,15 +402,26 @@ fn aggregate_node(
     let mut fields = Vec::new();
     let mut keys = Vec::new();
     for key in &a.keys {
-        let index = input
-            .index_of(key)
-            .ok_or_else(|| (None, format!("key `{key}` is not a field of its input ({})", input.describe())))?;
+        let index = input.index_of(key).ok_or_else(|| {
+            (
+                None,
+                format!(
+                    "key `{key}` is not a field of its input ({})",
+                    input.describe()
+                ),
+            )
+        })?;
         let field = &input.fields[index];
         if field.timestamp {
             return Err((None, format!("cannot group by the timestamp field `{key}`")));
         }
         keys.push(index);
-        fields.push(Field { name: key.clone(), ty: field.ty, key: true, timestamp: false });
+        fields.push(Field {
+            name: key.clone(),
+            ty: field.ty,
+            key: true,
+            timestamp: false,
+        });
     }
     let ts = &input.fields[input.timestamp_index()];
     fields.push(Field {
@@ -331,10 +444,22 @@ fn aggregate_node(
         {
             return Err((None, format!("window of `{}` must be positive", agg.into)));
         }
-        fields.push(Field { name: agg.into.clone(), ty: agg.ty, key: false, timestamp: false });
+        fields.push(Field {
+            name: agg.into.clone(),
+            ty: agg.ty,
+            key: false,
+            timestamp: false,
+        });
         aggregates.push(agg);
     }
-    Ok((Op::Aggregate { input: input_node, keys, aggregates }, Schema { fields }))
+    Ok((
+        Op::Aggregate {
+            input: input_node,
+            keys,
+            aggregates,
+        },
+        Schema { fields },
+    ))
 }
 
 /// Maps each declared field to the output node's column; the sets must agree.
@@ -356,7 +481,10 @@ fn match_declared(declared: &Schema, node: &Node) -> Result<Vec<usize>, String> 
         };
         let found = &computed.fields[index];
         if found.timestamp != field.timestamp {
-            return Err(format!("field `{}` is the timestamp on one side only", field.name));
+            return Err(format!(
+                "field `{}` is the timestamp on one side only",
+                field.name
+            ));
         }
         if found.ty != field.ty {
             return Err(format!(
