@@ -55,9 +55,13 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Whether progress bars can be drawn.
-fn interactive() -> bool {
-    std::io::stderr().is_terminal()
+/// A progress bar on a terminal, plain lines otherwise.
+fn progress() -> volga::offline::Progress {
+    if std::io::stderr().is_terminal() {
+        volga::offline::Progress::Bar
+    } else {
+        volga::offline::Progress::Lines
+    }
 }
 
 /// A tokio runtime for the subcommands that talk to the cold store.

@@ -31,6 +31,17 @@ use crate::plan::DatasetBody;
 use crate::store::{ColdStore, DatasetMeta, StoreError};
 use crate::value::Row;
 
+/// How a job reports progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Silently.
+    Off,
+    /// A progress bar (for a terminal).
+    Bar,
+    /// Plain lines on stderr (for logs).
+    Lines,
+}
+
 /// What to materialize, and how.
 #[derive(Clone)]
 pub struct OfflineOptions {
@@ -44,8 +55,8 @@ pub struct OfflineOptions {
     pub epoch_rows: usize,
     /// Rows per batch handed to the dataflow (and so per guest call, at most).
     pub chunk_rows: usize,
-    /// Show a progress bar on a terminal.
-    pub progress: bool,
+    /// How to report progress.
+    pub progress: Progress,
     /// Filters to run natively instead of in the guest, by lambda id (for benchmarks).
     pub native_filters: HashMap<u32, NativeFilter>,
 }
@@ -58,7 +69,7 @@ impl Default for OfflineOptions {
             workers: None,
             epoch_rows: 50_000,
             chunk_rows: 4096,
-            progress: false,
+            progress: Progress::Off,
             native_filters: HashMap::new(),
         }
     }
@@ -137,7 +148,13 @@ pub fn materialize_offline(
     let started = Instant::now();
     let (_host, pipeline) = LoadedPipeline::load(config, wasm)?;
     let targets = pipeline.targets(&options.targets)?;
-    let sources = read_sources(config, &pipeline, &targets, &options.source_tags)?;
+    let sources = read_sources(
+        config,
+        &pipeline,
+        &targets,
+        &options.source_tags,
+        options.progress,
+    )?;
     let read_time = started.elapsed();
     let store_path = config.cold_store_path()?;
     let workers = options.workers.unwrap_or_else(|| config.workers());
@@ -175,6 +192,7 @@ pub fn read_sources(
     pipeline: &LoadedPipeline,
     targets: &[String],
     tags: &[(String, String)],
+    progress: Progress,
 ) -> Result<Vec<SourceRows>, OfflineError> {
     let mut out = Vec::new();
     for dataset in pipeline.source_datasets(targets) {
@@ -196,6 +214,13 @@ pub fn read_sources(
             }
         })?;
         let reader = open_table_source(connector, config)?;
+        let started = Instant::now();
+        if progress != Progress::Off {
+            eprintln!(
+                "reading {dataset} from {source} ({})",
+                reader.locate(&source.name)
+            );
+        }
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
         let mut rows = reader.read_table(&source.name, &dataset, schema)?;
         let time_field = schema.timestamp_index();
@@ -205,6 +230,13 @@ pub fn read_sources(
             location: reader.locate(&source.name),
             rows: rows.len(),
         };
+        if progress != Progress::Off {
+            eprintln!(
+                "read {} rows of {dataset} in {:.2}s",
+                rows.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         out.push(SourceRows {
             dataset,
             rows,
@@ -266,7 +298,7 @@ pub fn materialize_sources(
         }
     }
 
-    let progress = if options.progress {
+    let progress = if options.progress == Progress::Bar {
         let bar = ProgressBar::new(total_events);
         bar.set_style(
             ProgressStyle::with_template(
@@ -280,6 +312,13 @@ pub fn materialize_sources(
     } else {
         ProgressBar::hidden()
     };
+    let report_lines = options.progress == Progress::Lines;
+    if report_lines {
+        eprintln!(
+            "materializing {} from {total_events} events on {workers} workers",
+            targets.join(", ")
+        );
+    }
 
     let (sink, received) = mpsc::sync_channel::<SinkMessage>(64);
     let writer = spawn_writer(store_path, pipeline, targets, received)?;
@@ -379,6 +418,14 @@ pub fn materialize_sources(
                 let n = send_until(Some(boundary), &mut inputs);
                 fed += n;
                 progress.inc(n);
+                if report_lines
+                    && index == 0
+                    && boundaries.len() >= 10
+                    && step % (boundaries.len() / 10) == 0
+                    && step > 0
+                {
+                    eprintln!("  {}% of events fed", step * 100 / boundaries.len());
+                }
                 for input in inputs.iter_mut() {
                     input.advance_to(boundary);
                 }

@@ -100,7 +100,14 @@ fn run(
     name: &str,
 ) -> Vec<Row> {
     let targets = vec!["OnSaleUserSpentInfo".to_string()];
-    let mut sources = read_sources(config, pipeline, &targets, &[]).unwrap();
+    let mut sources = read_sources(
+        config,
+        pipeline,
+        &targets,
+        &[],
+        volga::offline::Progress::Off,
+    )
+    .unwrap();
     if seed != 0 {
         shuffle_within_times(&mut sources, seed);
     }

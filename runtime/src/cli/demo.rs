@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         &config,
         &wasm,
         &OfflineOptions {
-            progress: super::interactive(),
+            progress: super::progress(),
             ..OfflineOptions::default()
         },
     )?;

@@ -39,7 +39,7 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
         targets: args.targets,
         source_tags: args.source_tags,
         workers: args.workers,
-        progress: super::interactive(),
+        progress: super::progress(),
         ..OfflineOptions::default()
     };
     let report = materialize_offline(config, &args.pipeline, &options)?;
