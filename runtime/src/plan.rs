@@ -101,6 +101,15 @@ impl DatasetPlan {
     pub fn is_derived(&self) -> bool {
         matches!(self.body, DatasetBody::Derived(_))
     }
+
+    /// Whether the dataset is an event stream (sources, and pipelines without aggregation)
+    /// rather than a keyed changelog (aggregated datasets).
+    pub fn is_event_stream(&self) -> bool {
+        match &self.body {
+            DatasetBody::Source(_) => true,
+            DatasetBody::Derived(graph) => graph.nodes[graph.output].events,
+        }
+    }
 }
 
 /// What a lambda does.
@@ -346,3 +355,6 @@ fn lambda_plan(
         output,
     })
 }
+
+#[cfg(test)]
+mod tests;

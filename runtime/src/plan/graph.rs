@@ -80,6 +80,9 @@ pub struct Node {
     pub schema: Schema,
     /// A short description for messages and lineage, e.g. `join #2 User on buyer_id=user_id`.
     pub label: String,
+    /// Whether the node's output is an event stream (rows only ever inserted, at their event
+    /// time) rather than a changelog of a keyed dataset (rows replaced over time).
+    pub events: bool,
 }
 
 /// The validated operator graph of a derived dataset.
@@ -163,6 +166,7 @@ pub(super) fn build(
                     },
                     schema: input.schema.clone(),
                     label,
+                    events: input.is_event_stream(),
                 }
             }
             spec::Node::Filter(l) | spec::Node::Transform(l) => {
@@ -184,6 +188,7 @@ pub(super) fn build(
                     ));
                 }
                 let in_schema = &nodes[input].schema;
+                let events = nodes[input].events;
                 let projection = match &lambda.input {
                     None => (0..in_schema.fields.len()).collect(),
                     Some(fields) => fields
@@ -219,6 +224,7 @@ pub(super) fn build(
                         },
                         schema: in_schema.clone(),
                         label,
+                        events,
                     }
                 } else {
                     let schema = lambda.output.clone().expect("transform has an output type");
@@ -230,6 +236,7 @@ pub(super) fn build(
                         },
                         schema,
                         label,
+                        events,
                     }
                 }
             }
@@ -248,22 +255,42 @@ pub(super) fn build(
                         .collect::<Vec<_>>()
                         .join(",")
                 );
+                if !nodes[left].events {
+                    return Err(op_err(
+                        &label,
+                        format!(
+                            "the left side ({}) is an aggregated dataset, not an event stream: join an event stream with it instead",
+                            nodes[left].label
+                        ),
+                    ));
+                }
                 join_node(&nodes[left].schema, &nodes[right].schema, j, left, right)
                     .map(|(op, schema)| Node {
                         op,
                         schema,
                         label: label.clone(),
+                        events: true,
                     })
                     .map_err(|m| op_err(&label, m))?
             }
             spec::Node::Aggregate(a) => {
                 let input = earlier(a.input, "its input")?;
                 let label = format!("group_by({}).aggregate", a.keys.join(","));
+                if !nodes[input].events {
+                    return Err(op_err(
+                        &label,
+                        format!(
+                            "its input ({}) is an aggregated dataset, not an event stream: aggregating aggregates is not supported",
+                            nodes[input].label
+                        ),
+                    ));
+                }
                 aggregate_node(&nodes[input].schema, a, input)
                     .map(|(op, schema)| Node {
                         op,
                         schema,
                         label: label.clone(),
+                        events: false,
                     })
                     .map_err(|(op, m)| op_err(&op.unwrap_or(label.clone()), m))?
             }
