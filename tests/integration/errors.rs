@@ -142,3 +142,58 @@ fn a_guest_trap_names_pipeline_and_lambda_and_the_host_keeps_running() {
         .expect("clean run after a trap");
     assert_eq!(report.events_in, 200);
 }
+
+/// Runs the misbehaving filter on one order of kind `kind` under tight limits.
+fn misbehave(kind: &str) -> String {
+    let dir = workspace();
+    let config = format!(
+        "{}\n[runtime]\nguest-timeout-secs = 1\nguest-memory-mib = 64\n",
+        crate::support::CSV_CONFIG
+    );
+    std::fs::write(dir.path().join("volga.toml"), config).unwrap();
+    let (users, mut orders) = reference::generate(6, 5, 50);
+    orders[10].kind = kind.into();
+    std::fs::write(
+        dir.path().join("data/users.csv"),
+        reference::users_csv(&users),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("data/orders.csv"),
+        reference::orders_csv(&orders),
+    )
+    .unwrap();
+    let config = volga::config::Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
+    let options = volga::offline::OfflineOptions {
+        targets: vec!["LargeOrder".into()],
+        ..Default::default()
+    };
+    volga::offline::materialize_offline(&config, &guest("lambdas"), &options)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_guest_that_runs_past_its_deadline_is_stopped() {
+    let started = std::time::Instant::now();
+    let err = misbehave("LOOP");
+    assert!(
+        err.contains("lambda `filter at src/lib.rs")
+            && err.contains("deadline of 1s per batch exceeded"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "stopped promptly: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_guest_memory_bomb_is_an_error_not_a_crash() {
+    let err = misbehave("BOMB");
+    assert!(
+        err.contains("pipeline `test_lambdas`") && err.contains("trapped"),
+        "{err}"
+    );
+}

@@ -6,3 +6,4 @@ mod errors;
 mod offline_reference;
 mod reference;
 mod support;
+mod wasm_host;

@@ -1,5 +1,6 @@
 //! A test pipeline over the reference example's sources that uses a transform, every
-//! aggregate function, a `forever` window, and a filter that panics on product type `BOOM`.
+//! aggregate function, a `forever` window, and a filter that misbehaves on demand: it panics on
+//! product type `BOOM`, spins forever on `LOOP`, and allocates 1 GiB on `BOMB`.
 
 use volga_guest::prelude::*;
 
@@ -62,10 +63,21 @@ fn pipeline() -> App {
     app.pipeline::<LargeOrder>(
         orders
             .filter(|o: &OrderType| {
-                if o.product_type == "BOOM" {
-                    panic!("boom: product type BOOM is not allowed");
+                match o.product_type.as_str() {
+                    "BOOM" => panic!("boom: product type BOOM is not allowed"),
+                    "LOOP" => {
+                        let mut spins = 0u64;
+                        loop {
+                            spins = std::hint::black_box(spins.wrapping_add(1));
+                        }
+                    }
+                    "BOMB" => {
+                        let mut hoard = std::hint::black_box(vec![0u8; 1 << 30]);
+                        hoard[(1 << 30) - 1] = 1;
+                        std::hint::black_box(&hoard)[(1 << 30) - 1] == 1
+                    }
+                    _ => true,
                 }
-                true
             })
             .transform(|o: &Order| {
                 (o.product_price >= 500.0).then(|| LargeOrder {
