@@ -360,9 +360,14 @@ pub fn materialize_sources(
                         move |(input, _)| {
                             input.for_each(|_, data| {
                                 let mut rows = Vec::with_capacity(data.len());
+                                // History keeps insertions; a retraction is implied by the
+                                // key's next row.
                                 for (row, _, diff) in data.drain(..) {
-                                    for _ in 0..diff.max(0) {
+                                    for _ in 1..diff.max(0) {
                                         rows.push(row.clone());
+                                    }
+                                    if diff > 0 {
+                                        rows.push(row);
                                     }
                                 }
                                 if !rows.is_empty() {
