@@ -1,7 +1,7 @@
 //! Offline materialization: run a pipeline over its sources' history and write the full change
 //! history of the target datasets to the cold store.
 //!
-//! Source tables are read whole and sorted by event time (ties by the row's total order), then
+//! Source tables are read whole and sorted by event time, then
 //! fed to the dataflow with every row at its event time. The input frontier advances in coarse
 //! steps (one per `epoch_rows` rows of the largest source) and runs a few steps ahead of the
 //! output, so frontier bookkeeping stays off the per-row path. Because every operator works per
@@ -174,11 +174,11 @@ pub fn materialize_offline(
     })
 }
 
-/// A source dataset's rows, sorted by event time.
+/// A source dataset's rows, in event-time order.
 pub struct SourceRows {
     /// The dataset.
     pub dataset: String,
-    /// Its rows in (time, row) order.
+    /// Its rows in event-time order.
     pub rows: Vec<Row>,
     /// The timestamp field.
     pub time_field: usize,
@@ -224,7 +224,9 @@ pub fn read_sources(
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
         let mut rows = reader.read_table(&source.name, &dataset, schema)?;
         let time_field = schema.timestamp_index();
-        rows.sort_unstable_by(|a, b| a[time_field].cmp(&b[time_field]).then_with(|| a.cmp(b)));
+        // Event-time order is all the dataflow needs: its output does not depend on the order
+        // of rows within a time. A stable sort keeps the source's order there.
+        rows.sort_by_key(|row| row[time_field].as_int().unwrap_or(Time::MIN));
         let report = SourceReport {
             dataset: dataset.clone(),
             location: reader.locate(&source.name),

@@ -5,5 +5,6 @@ mod batching;
 mod errors;
 mod offline_reference;
 mod reference;
+mod sqlite_source;
 mod support;
 mod wasm_host;
