@@ -49,39 +49,19 @@ enum Scenario {
 
 fn main() -> Result<()> {
     match Cli::parse().scenario {
-        Scenario::Offline {
-            orders,
-            users,
-            workers,
-            runs,
-            dir,
-        } => offline(orders, users, workers, runs.max(1), &dir),
+        Scenario::Offline { orders, users, workers, runs, dir } => {
+            offline(orders, users, workers, runs.max(1), &dir)
+        }
     }
 }
 
-fn offline(
-    orders: usize,
-    users: usize,
-    workers: Option<usize>,
-    runs: usize,
-    dir: &Path,
-) -> Result<()> {
+fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/on_sale_user_spent/rust");
     let wasm = dir.join("on_sale_user_spent.wasm");
-    build_guest(&example, &wasm, &default_cache_dir(), &mut |line| {
-        eprintln!("{line}")
-    })?;
-    let spec = SampleSpec {
-        users,
-        orders,
-        span_ms: 30 * 86_400_000,
-        ..SampleSpec::default()
-    };
-    eprintln!(
-        "generating {users} users and {orders} orders in {}",
-        dir.display()
-    );
+    build_guest(&example, &wasm, &default_cache_dir(), &mut |line| eprintln!("{line}"))?;
+    let spec = SampleSpec { users, orders, span_ms: 30 * 86_400_000, ..SampleSpec::default() };
+    eprintln!("generating {users} users and {orders} orders in {}", dir.display());
     write_sample(&dir.join("data"), &spec)?;
     std::fs::write(
         dir.join("volga.toml"),
@@ -92,23 +72,12 @@ fn offline(
     let native = native_on_sale_filter(&pipeline)?;
 
     let mut results: Vec<(&str, OfflineReport)> = Vec::new();
-    for (name, native_filters) in [
-        ("filter in Wasm", HashMap::new()),
-        ("filter native", native),
-    ] {
-        let options = OfflineOptions {
-            workers,
-            native_filters,
-            ..OfflineOptions::default()
-        };
+    for (name, native_filters) in [("filter in Wasm", HashMap::new()), ("filter native", native)] {
+        let options = OfflineOptions { workers, native_filters, ..OfflineOptions::default() };
         let mut best: Option<OfflineReport> = None;
         for run in 0..runs {
             let report = materialize_offline(&config, &wasm, &options).context(name)?;
-            eprintln!(
-                "  {name} run {}: {:.2}s",
-                run + 1,
-                report.elapsed.as_secs_f64()
-            );
+            eprintln!("  {name} run {}: {:.2}s", run + 1, report.elapsed.as_secs_f64());
             if best.as_ref().is_none_or(|b| report.elapsed < b.elapsed) {
                 best = Some(report);
             }
@@ -117,9 +86,7 @@ fn offline(
     }
 
     let rate = |events: u64, time: Duration| events as f64 / time.as_secs_f64().max(1e-9);
-    println!(
-        "\noffline materialization, reference example: {orders} orders, {users} users, best of {runs}"
-    );
+    println!("\noffline materialization, reference example: {orders} orders, {users} users, best of {runs}");
     println!(
         "{:<16} {:>10} {:>9} {:>14} {:>9} {:>16} {:>10}",
         "variant", "events", "total s", "events/s", "read s", "compute+write s", "rows out"
@@ -147,9 +114,7 @@ fn offline(
 }
 
 /// The example's one filter lambda as a native closure: `product_type == "ON_SALE"`.
-fn native_on_sale_filter(
-    pipeline: &LoadedPipeline,
-) -> Result<HashMap<u32, volga::dataflow::NativeFilter>> {
+fn native_on_sale_filter(pipeline: &LoadedPipeline) -> Result<HashMap<u32, volga::dataflow::NativeFilter>> {
     let plan = &pipeline.plan;
     for dataset in &plan.datasets {
         let DatasetBody::Derived(graph) = &dataset.body else {
@@ -159,13 +124,10 @@ fn native_on_sale_filter(
             if let Op::Filter { input, lambda, .. } = node.op
                 && plan.lambdas[lambda as usize].kind == LambdaKind::Filter
             {
-                let field = graph.nodes[input]
-                    .schema
-                    .index_of("product_type")
-                    .context("product_type field")?;
+                let field =
+                    graph.nodes[input].schema.index_of("product_type").context("product_type field")?;
                 let on_sale = Value::str("ON_SALE");
-                let filter: volga::dataflow::NativeFilter =
-                    Arc::new(move |row| row[field] == on_sale);
+                let filter: volga::dataflow::NativeFilter = Arc::new(move |row| row[field] == on_sale);
                 return Ok(HashMap::from([(lambda, filter)]));
             }
         }

@@ -66,7 +66,5 @@ fn progress() -> volga::offline::Progress {
 
 /// A tokio runtime for the subcommands that talk to the cold store.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }

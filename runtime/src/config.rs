@@ -78,10 +78,7 @@ fn default_cold() -> String {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig {
-            hot: default_hot(),
-            cold: default_cold(),
-        }
+        StorageConfig { hot: default_hot(), cold: default_cold() }
     }
 }
 
@@ -129,19 +126,12 @@ impl Config {
             None => None,
         };
         let mut config = match path {
-            None => Config {
-                base_dir: PathBuf::from("."),
-                ..Config::default()
-            },
+            None => Config { base_dir: PathBuf::from("."), ..Config::default() },
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                let mut config = Config::parse(&text)
+                    .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
                 config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 if config.base_dir.as_os_str().is_empty() {
                     config.base_dir = PathBuf::from(".");
@@ -171,15 +161,11 @@ impl Config {
             self.runtime.cache_dir = Some(PathBuf::from(value));
         }
         if let Ok(value) = std::env::var("VOLGA_WORKERS") {
-            let workers = value
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| ConfigError::Env {
-                    name: "VOLGA_WORKERS",
-                    value: value.clone(),
-                    message: "expected a positive integer".into(),
-                })?;
+            let workers = value.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| ConfigError::Env {
+                name: "VOLGA_WORKERS",
+                value: value.clone(),
+                message: "expected a positive integer".into(),
+            })?;
             self.runtime.workers = Some(workers);
         }
         Ok(())
@@ -191,20 +177,14 @@ impl Config {
             return path.to_path_buf();
         }
         let relative = path.strip_prefix("./").unwrap_or(path);
-        if self.base_dir == Path::new(".") {
-            relative.to_path_buf()
-        } else {
-            self.base_dir.join(relative)
-        }
+        if self.base_dir == Path::new(".") { relative.to_path_buf() } else { self.base_dir.join(relative) }
     }
 
     /// The number of timely workers.
     pub fn workers(&self) -> usize {
-        self.runtime.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+        self.runtime
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     }
 
     /// The cache directory.
@@ -273,22 +253,15 @@ mod tests {
             "[connectors.mysql]\nkind = \"csv\"\ndir = \"./data\"\n[connectors.db]\nkind = \"sqlite\"\npath = \"x.db\"\n",
         )
         .unwrap();
-        assert!(matches!(
-            config.connectors["mysql"],
-            ConnectorConfig::Csv(_)
-        ));
-        assert!(matches!(
-            config.connectors["db"],
-            ConnectorConfig::Sqlite(_)
-        ));
+        assert!(matches!(config.connectors["mysql"], ConnectorConfig::Csv(_)));
+        assert!(matches!(config.connectors["db"], ConnectorConfig::Sqlite(_)));
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         let err = Config::parse("[storage]\ncolde = \"x\"\n").unwrap_err();
         assert!(err.contains("colde"), "{err}");
-        let err =
-            Config::parse("[connectors.m]\nkind = \"csv\"\ndir = \"d\"\nfoo = 1\n").unwrap_err();
+        let err = Config::parse("[connectors.m]\nkind = \"csv\"\ndir = \"d\"\nfoo = 1\n").unwrap_err();
         assert!(err.contains("foo"), "{err}");
         let err = Config::parse("[connectors.m]\nkind = \"oracle\"\n").unwrap_err();
         assert!(err.contains("oracle"), "{err}");

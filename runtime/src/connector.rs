@@ -75,12 +75,7 @@ pub trait Connector: Sized {
 /// A connector that can read a whole table, for offline jobs.
 pub trait TableSource {
     /// Reads every row of `table` with `schema`'s fields, in schema order.
-    fn read_table(
-        &self,
-        table: &str,
-        dataset: &str,
-        schema: &Schema,
-    ) -> Result<Vec<Row>, ConnectorError>;
+    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError>;
     /// Where `table` lives, for progress messages.
     fn locate(&self, table: &str) -> String;
 }
@@ -108,14 +103,10 @@ pub fn parse_cell(ty: FieldType, text: &str) -> Result<Value, String> {
     let trimmed = text.trim();
     match ty.scalar {
         ScalarType::Str => Ok(Value::str(text)),
-        ScalarType::Int => trimmed
-            .parse()
-            .map(Value::Int)
-            .map_err(|_| format!("invalid int `{text}`")),
-        ScalarType::Float => trimmed
-            .parse()
-            .map(|v| Value::Float(F64(v)))
-            .map_err(|_| format!("invalid float `{text}`")),
+        ScalarType::Int => trimmed.parse().map(Value::Int).map_err(|_| format!("invalid int `{text}`")),
+        ScalarType::Float => {
+            trimmed.parse().map(|v| Value::Float(F64(v))).map_err(|_| format!("invalid float `{text}`"))
+        }
         ScalarType::Bool => match trimmed.to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(Value::Bool(true)),
             "false" | "0" => Ok(Value::Bool(false)),
@@ -132,9 +123,7 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            format!("invalid timestamp `{text}` (expected integer milliseconds or RFC 3339)")
-        })
+        .map_err(|_| format!("invalid timestamp `{text}` (expected integer milliseconds or RFC 3339)"))
 }
 
 pub(crate) fn file_name(path: &std::path::Path) -> String {
@@ -149,10 +138,7 @@ mod tests {
     fn timestamps_accept_millis_and_rfc3339() {
         assert_eq!(parse_timestamp("1700000000000"), Ok(1_700_000_000_000));
         assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Ok(1500));
-        assert_eq!(
-            parse_timestamp("2024-01-01T01:00:00+01:00"),
-            parse_timestamp("2024-01-01T00:00:00Z")
-        );
+        assert_eq!(parse_timestamp("2024-01-01T01:00:00+01:00"), parse_timestamp("2024-01-01T00:00:00Z"));
         assert!(parse_timestamp("yesterday").is_err());
     }
 
@@ -160,18 +146,8 @@ mod tests {
     fn cells_parse_by_type() {
         let float = FieldType::required(ScalarType::Float);
         assert_eq!(parse_cell(float, "1.25"), Ok(Value::float(1.25)));
-        assert!(
-            parse_cell(float, "abc")
-                .unwrap_err()
-                .contains("invalid float")
-        );
-        assert_eq!(
-            parse_cell(FieldType::optional(ScalarType::Int), ""),
-            Ok(Value::Null)
-        );
-        assert_eq!(
-            parse_cell(FieldType::required(ScalarType::Str), ""),
-            Ok(Value::str(""))
-        );
+        assert!(parse_cell(float, "abc").unwrap_err().contains("invalid float"));
+        assert_eq!(parse_cell(FieldType::optional(ScalarType::Int), ""), Ok(Value::Null));
+        assert_eq!(parse_cell(FieldType::required(ScalarType::Str), ""), Ok(Value::str("")));
     }
 }

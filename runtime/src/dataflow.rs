@@ -48,8 +48,6 @@ pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
 }
 
 /// The least time of a frontier, or `None` once it is empty (the input is complete).
-pub(crate) fn frontier_time(
-    frontier: &timely::progress::frontier::MutableAntichain<Time>,
-) -> Option<Time> {
+pub(crate) fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().next().copied()
 }

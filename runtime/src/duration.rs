@@ -4,9 +4,7 @@ use thiserror::Error;
 
 /// A duration string that does not parse.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error(
-    "invalid duration `{text}`: expected a positive number and a unit (ms, s, m, h, d, w), e.g. \"7d\""
-)]
+#[error("invalid duration `{text}`: expected a positive number and a unit (ms, s, m, h, d, w), e.g. \"7d\"")]
 pub struct DurationError {
     /// The text as written.
     pub text: String,
@@ -14,9 +12,7 @@ pub struct DurationError {
 
 /// Parses a duration into milliseconds. `1w` is 7 days; several parts add up (`"1h30m"`).
 pub fn parse_millis(text: &str) -> Result<i64, DurationError> {
-    let error = || DurationError {
-        text: text.to_string(),
-    };
+    let error = || DurationError { text: text.to_string() };
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(error());
@@ -29,9 +25,7 @@ pub fn parse_millis(text: &str) -> Result<i64, DurationError> {
         }
         let number: i64 = rest[..digits].parse().map_err(|_| error())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -42,10 +36,7 @@ pub fn parse_millis(text: &str) -> Result<i64, DurationError> {
             _ => return Err(error()),
         };
         rest = &rest[unit_len..];
-        total = number
-            .checked_mul(scale)
-            .and_then(|part| total.checked_add(part))
-            .ok_or_else(error)?;
+        total = number.checked_mul(scale).and_then(|part| total.checked_add(part)).ok_or_else(error)?;
     }
     if total == 0 { Err(error()) } else { Ok(total) }
 }

@@ -74,10 +74,7 @@ pub fn build_guest(
     log: &mut dyn FnMut(&str),
 ) -> Result<BuildReport, BuildError> {
     let dir_name = dir.display().to_string();
-    let not_a_guest = |message: String| BuildError::NotAGuest {
-        dir: dir_name.clone(),
-        message,
-    };
+    let not_a_guest = |message: String| BuildError::NotAGuest { dir: dir_name.clone(), message };
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
         let hint = if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
@@ -91,9 +88,7 @@ pub fn build_guest(
     }
     let text = std::fs::read_to_string(&manifest)
         .map_err(|e| not_a_guest(format!("cannot read Cargo.toml: {e}")))?;
-    let parsed: toml::Table = text
-        .parse()
-        .map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
+    let parsed: toml::Table = text.parse().map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
     let package = parsed
         .get("package")
         .and_then(|p| p.get("name"))
@@ -112,8 +107,7 @@ pub fn build_guest(
         .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
     if !cdylib {
         return Err(not_a_guest(
-            "the crate must be a cdylib: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml"
-                .into(),
+            "the crate must be a cdylib: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml".into(),
         ));
     }
 
@@ -128,17 +122,9 @@ pub fn build_guest(
         }
         RustRoute::Offline => {
             let toolchain = OfflineToolchain::prepare(cache, log)?;
-            log(
-                "building with the offline toolchain (std is built from source the first time, ~2 min)",
-            );
+            log("building with the offline toolchain (std is built from source the first time, ~2 min)");
             let mut c = toolchain.cargo(&cache.join("cargo-home"));
-            c.args([
-                "build",
-                "--release",
-                "-Zbuild-std=std,panic_abort",
-                "--target",
-                "wasm32-wasip2",
-            ]);
+            c.args(["build", "--release", "-Zbuild-std=std,panic_abort", "--target", "wasm32-wasip2"]);
             c
         }
     };
@@ -156,37 +142,20 @@ pub fn build_guest(
     })?;
     if !result.status.success() {
         let stderr = String::from_utf8_lossy(&result.stderr);
-        let lines: Vec<&str> = stderr
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("Compiling"))
-            .collect();
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim_start().starts_with("Compiling")).collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        return Err(BuildError::Compile {
-            dir: dir_name,
-            status: result.status.to_string(),
-            output: tail,
-        });
+        return Err(BuildError::Compile { dir: dir_name, status: result.status.to_string(), output: tail });
     }
-    let built = target_dir
-        .join("wasm32-wasip2/release")
-        .join(format!("{lib_name}.wasm"));
+    let built = target_dir.join("wasm32-wasip2/release").join(format!("{lib_name}.wasm"));
     if let Some(parent) = output.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|source| BuildError::Output {
-            path: output.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
     }
-    let bytes = std::fs::copy(&built, output).map_err(|source| BuildError::Output {
-        path: output.display().to_string(),
-        source,
-    })?;
-    Ok(BuildReport {
-        output: output.to_path_buf(),
-        bytes,
-        route,
-    })
+    let bytes = std::fs::copy(&built, output)
+        .map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+    Ok(BuildReport { output: output.to_path_buf(), bytes, route })
 }
 
 fn choose_route() -> RustRoute {
@@ -198,15 +167,7 @@ fn choose_route() -> RustRoute {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == "wasm32-wasip2")
-        })
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
         .unwrap_or(false);
-    if installed {
-        RustRoute::Rustup
-    } else {
-        RustRoute::Offline
-    }
+    if installed { RustRoute::Rustup } else { RustRoute::Offline }
 }

@@ -148,13 +148,7 @@ pub fn materialize_offline(
     let started = Instant::now();
     let (_host, pipeline) = LoadedPipeline::load(config, wasm)?;
     let targets = pipeline.targets(&options.targets)?;
-    let sources = read_sources(
-        config,
-        &pipeline,
-        &targets,
-        &options.source_tags,
-        options.progress,
-    )?;
+    let sources = read_sources(config, &pipeline, &targets, &options.source_tags, options.progress)?;
     let read_time = started.elapsed();
     let store_path = config.cold_store_path()?;
     let workers = options.workers.unwrap_or_else(|| config.workers());
@@ -197,29 +191,20 @@ pub fn read_sources(
     let mut out = Vec::new();
     for dataset in pipeline.source_datasets(targets) {
         let source = pipeline.choose_source(&dataset, tags, "offline")?;
-        let connector = config.connectors.get(&source.connector).ok_or_else(|| {
-            OfflineError::UnknownConnector {
+        let connector =
+            config.connectors.get(&source.connector).ok_or_else(|| OfflineError::UnknownConnector {
                 dataset: dataset.clone(),
                 connector: source.connector.clone(),
                 defined: if config.connectors.is_empty() {
                     "none".into()
                 } else {
-                    config
-                        .connectors
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    config.connectors.keys().cloned().collect::<Vec<_>>().join(", ")
                 },
-            }
-        })?;
+            })?;
         let reader = open_table_source(connector, config)?;
         let started = Instant::now();
         if progress != Progress::Off {
-            eprintln!(
-                "reading {dataset} from {source} ({})",
-                reader.locate(&source.name)
-            );
+            eprintln!("reading {dataset} from {source} ({})", reader.locate(&source.name));
         }
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
         let mut rows = reader.read_table(&source.name, &dataset, schema)?;
@@ -233,18 +218,9 @@ pub fn read_sources(
             rows: rows.len(),
         };
         if progress != Progress::Off {
-            eprintln!(
-                "read {} rows of {dataset} in {:.2}s",
-                rows.len(),
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("read {} rows of {dataset} in {:.2}s", rows.len(), started.elapsed().as_secs_f64());
         }
-        out.push(SourceRows {
-            dataset,
-            rows,
-            time_field,
-            report,
-        });
+        out.push(SourceRows { dataset, rows, time_field, report });
     }
     Ok(out)
 }
@@ -289,9 +265,8 @@ pub fn materialize_sources(
     let shares: Arc<Vec<Mutex<Vec<Vec<Row>>>>> =
         Arc::new((0..workers).map(|_| Mutex::new(Vec::new())).collect());
     for source in sources {
-        let mut dealt: Vec<Vec<Row>> = (0..workers)
-            .map(|_| Vec::with_capacity(source.rows.len() / workers + 1))
-            .collect();
+        let mut dealt: Vec<Vec<Row>> =
+            (0..workers).map(|_| Vec::with_capacity(source.rows.len() / workers + 1)).collect();
         for (i, row) in source.rows.into_iter().enumerate() {
             dealt[i % workers].push(row);
         }
@@ -316,10 +291,7 @@ pub fn materialize_sources(
     };
     let report_lines = options.progress == Progress::Lines;
     if report_lines {
-        eprintln!(
-            "materializing {} from {total_events} events on {workers} workers",
-            targets.join(", ")
-        );
+        eprintln!("materializing {} from {total_events} events on {workers} workers", targets.join(", "));
     }
 
     let (sink, received) = mpsc::sync_channel::<SinkMessage>(64);
@@ -340,11 +312,8 @@ pub fn materialize_sources(
                     return 0;
                 }
             };
-            let context = RenderContext {
-                guest,
-                failure: failure.clone(),
-                native_filters: native_filters.clone(),
-            };
+            let context =
+                RenderContext { guest, failure: failure.clone(), native_filters: native_filters.clone() };
             let probe = ProbeHandle::new();
             let mut inputs: Vec<InputHandleVec<Time, Update>> =
                 source_names.iter().map(|_| InputHandleVec::new()).collect();
@@ -387,37 +356,36 @@ pub fn materialize_sources(
             let mut fed = 0u64;
             let lag = 4;
             let park = Some(Duration::from_millis(5));
-            let mut send_until =
-                |limit: Option<Time>, inputs: &mut Vec<InputHandleVec<Time, Update>>| {
-                    let mut count = 0u64;
-                    for (s, rows) in mine.iter_mut().enumerate() {
-                        let start = cursors[s];
-                        let end = match limit {
-                            Some(limit) => {
-                                start
-                                    + rows[start..].partition_point(|r| {
-                                        r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit
-                                    })
-                            }
-                            None => rows.len(),
-                        };
-                        let mut chunk: Vec<Update> = Vec::with_capacity(chunk_rows);
-                        for row in &mut rows[start..end] {
-                            let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
-                            chunk.push((std::mem::take(row), time, 1));
-                            if chunk.len() >= chunk_rows {
-                                inputs[s].send_batch(&mut chunk);
-                                chunk.clear();
-                            }
+            let mut send_until = |limit: Option<Time>, inputs: &mut Vec<InputHandleVec<Time, Update>>| {
+                let mut count = 0u64;
+                for (s, rows) in mine.iter_mut().enumerate() {
+                    let start = cursors[s];
+                    let end = match limit {
+                        Some(limit) => {
+                            start
+                                + rows[start..].partition_point(|r| {
+                                    r[time_fields[s]].as_int().unwrap_or(Time::MIN) < limit
+                                })
                         }
-                        if !chunk.is_empty() {
+                        None => rows.len(),
+                    };
+                    let mut chunk: Vec<Update> = Vec::with_capacity(chunk_rows);
+                    for row in &mut rows[start..end] {
+                        let time = row[time_fields[s]].as_int().unwrap_or(Time::MIN);
+                        chunk.push((std::mem::take(row), time, 1));
+                        if chunk.len() >= chunk_rows {
                             inputs[s].send_batch(&mut chunk);
+                            chunk.clear();
                         }
-                        count += (end - start) as u64;
-                        cursors[s] = end;
                     }
-                    count
-                };
+                    if !chunk.is_empty() {
+                        inputs[s].send_batch(&mut chunk);
+                    }
+                    count += (end - start) as u64;
+                    cursors[s] = end;
+                }
+                count
+            };
             for (step, &boundary) in boundaries.iter().enumerate() {
                 if failure.is_set() {
                     return fed;
@@ -459,9 +427,8 @@ pub fn materialize_sources(
     let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
     progress.finish_and_clear();
     // The workers, and with them every sink sender, are gone: the writer drains and commits.
-    let written = writer
-        .join()
-        .map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
+    let written =
+        writer.join().map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
     if let Some(message) = failure.message() {
         return Err(OfflineError::Dataflow(message));
     }
@@ -489,11 +456,9 @@ fn spawn_writer(
             let dataset = plan.dataset(name).expect("validated");
             let lineage = match &dataset.body {
                 DatasetBody::Derived(graph) => graph.to_string(),
-                DatasetBody::Source(sources) => sources
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" | "),
+                DatasetBody::Source(sources) => {
+                    sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+                }
             };
             DatasetMeta {
                 name: name.clone(),
@@ -526,17 +491,10 @@ fn spawn_writer(
         for (target, rows) in buffers.iter_mut().enumerate() {
             flush(target, rows)?;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let mut written = Vec::new();
         for (meta, count) in metas.iter().zip(counts) {
-            let meta = DatasetMeta {
-                rows: count as i64,
-                materialized_at: now,
-                ..meta.clone()
-            };
+            let meta = DatasetMeta { rows: count as i64, materialized_at: now, ..meta.clone() };
             runtime.block_on(store.commit(&meta))?;
             written.push((meta.name.clone(), count));
         }

@@ -43,24 +43,19 @@ pub struct LoadedPipeline {
 impl LoadedPipeline {
     /// Loads the component at `path` with the config's cache and limits, and validates it.
     pub fn load(config: &Config, path: &Path) -> Result<(WasmHost, LoadedPipeline), PipelineError> {
-        let host = WasmHost::new(
-            Some(config.cache_dir().join("components")),
-            config.wasm_limits(),
-        )
-        .map_err(|e| PipelineError::Guest {
-            context: "starting the wasm engine".into(),
-            message: format!("{e:#}"),
-        })?;
+        let host = WasmHost::new(Some(config.cache_dir().join("components")), config.wasm_limits()).map_err(
+            |e| PipelineError::Guest {
+                context: "starting the wasm engine".into(),
+                message: format!("{e:#}"),
+            },
+        )?;
         let component = host.load_file(path)?;
         let pipeline = Self::describe(&path.display().to_string(), component)?;
         Ok((host, pipeline))
     }
 
     /// Instantiates `component` once to read and validate its description.
-    pub fn describe(
-        name: &str,
-        component: LoadedComponent,
-    ) -> Result<LoadedPipeline, PipelineError> {
+    pub fn describe(name: &str, component: LoadedComponent) -> Result<LoadedPipeline, PipelineError> {
         let guest_error = |e: wasmtime::Error| PipelineError::Guest {
             context: format!("{name}: describing the pipeline"),
             message: format!("{e:#}"),
@@ -68,10 +63,7 @@ impl LoadedPipeline {
         let mut guest = GuestInstance::new(&component).map_err(guest_error)?;
         let spec = guest.describe().map_err(guest_error)?;
         let plan = Plan::from_spec(&spec)?;
-        Ok(LoadedPipeline {
-            plan: Arc::new(plan),
-            component,
-        })
+        Ok(LoadedPipeline { plan: Arc::new(plan), component })
     }
 
     /// A fresh guest instance for one worker, with names for error messages.
@@ -80,10 +72,7 @@ impl LoadedPipeline {
             context: format!("pipeline `{}`: instantiating", self.plan.name),
             message: format!("{e:#}"),
         })?;
-        guest.set_names(
-            &self.plan.name,
-            self.plan.lambdas.iter().map(|l| l.name.clone()).collect(),
-        );
+        guest.set_names(&self.plan.name, self.plan.lambdas.iter().map(|l| l.name.clone()).collect());
         Ok(guest)
     }
 
@@ -116,12 +105,7 @@ impl LoadedPipeline {
         let mut needed = vec![false; self.plan.datasets.len()];
         let mut stack: Vec<&str> = targets.iter().map(String::as_str).collect();
         while let Some(name) = stack.pop() {
-            let index = self
-                .plan
-                .datasets
-                .iter()
-                .position(|d| d.name == name)
-                .expect("validated");
+            let index = self.plan.datasets.iter().position(|d| d.name == name).expect("validated");
             if std::mem::replace(&mut needed[index], true) {
                 continue;
             }
@@ -148,28 +132,16 @@ impl LoadedPipeline {
     ) -> Result<SourceRef, PipelineError> {
         let plan = self.plan.dataset(dataset).expect("validated");
         let DatasetBody::Source(sources) = &plan.body else {
-            return Err(PipelineError::Usage(format!(
-                "dataset `{dataset}` is not a source dataset"
-            )));
+            return Err(PipelineError::Usage(format!("dataset `{dataset}` is not a source dataset")));
         };
-        let listed = || {
-            sources
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let listed = || sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         if let Some((_, tag)) = tags.iter().find(|(d, _)| d == dataset) {
-            return sources
-                .iter()
-                .find(|s| s.tag.as_deref() == Some(tag))
-                .cloned()
-                .ok_or_else(|| {
-                    PipelineError::Usage(format!(
-                        "dataset `{dataset}` has no source tagged `{tag}` (sources: {})",
-                        listed()
-                    ))
-                });
+            return sources.iter().find(|s| s.tag.as_deref() == Some(tag)).cloned().ok_or_else(|| {
+                PipelineError::Usage(format!(
+                    "dataset `{dataset}` has no source tagged `{tag}` (sources: {})",
+                    listed()
+                ))
+            });
         }
         if let [only] = sources.as_slice() {
             return Ok(only.clone());

@@ -154,15 +154,9 @@ impl Plan {
     /// Validates a guest's description.
     pub fn from_spec(spec: &PipelineSpec) -> Result<Plan, PlanError> {
         let pipeline = spec.name.clone();
-        let err = |message: String| PlanError::Pipeline {
-            pipeline: pipeline.clone(),
-            message,
-        };
+        let err = |message: String| PlanError::Pipeline { pipeline: pipeline.clone(), message };
         if !is_identifier(&spec.name) {
-            return Err(err(format!(
-                "`{}` is not a valid pipeline name (letters, digits, _)",
-                spec.name
-            )));
+            return Err(err(format!("`{}` is not a valid pipeline name (letters, digits, _)", spec.name)));
         }
         let lambdas = spec
             .lambdas
@@ -182,11 +176,7 @@ impl Plan {
         }
         for def in &spec.datasets {
             let dataset = plan.dataset_plan(def)?;
-            if plan
-                .by_name
-                .insert(dataset.name.clone(), plan.datasets.len())
-                .is_some()
-            {
+            if plan.by_name.insert(dataset.name.clone(), plan.datasets.len()).is_some() {
                 return Err(err(format!("dataset `{}` is declared twice", dataset.name)));
             }
             plan.datasets.push(dataset);
@@ -211,23 +201,15 @@ impl Plan {
             message,
         };
         if !is_identifier(&def.name) {
-            return Err(derr(
-                "the name must be letters, digits and _, not starting with a digit".into(),
-            ));
+            return Err(derr("the name must be letters, digits and _, not starting with a digit".into()));
         }
         let schema = schema_from_defs(&def.fields).map_err(derr)?;
         let body = match (&def.pipeline, def.sources.is_empty()) {
             (Some(_), false) => return Err(derr("has both sources and a pipeline".into())),
             (None, true) => return Err(derr("has neither a source nor a pipeline".into())),
             (None, false) => {
-                if schema
-                    .key_indexes()
-                    .iter()
-                    .any(|&k| schema.fields[k].ty.nullable)
-                {
-                    return Err(derr(
-                        "key fields of a source dataset cannot be optional".into(),
-                    ));
+                if schema.key_indexes().iter().any(|&k| schema.fields[k].ty.nullable) {
+                    return Err(derr("key fields of a source dataset cannot be optional".into()));
                 }
                 DatasetBody::Source(
                     def.sources
@@ -240,15 +222,9 @@ impl Plan {
                         .collect(),
                 )
             }
-            (Some(pipeline), true) => {
-                DatasetBody::Derived(graph::build(self, &def.name, &schema, pipeline)?)
-            }
+            (Some(pipeline), true) => DatasetBody::Derived(graph::build(self, &def.name, &schema, pipeline)?),
         };
-        Ok(DatasetPlan {
-            name: def.name.clone(),
-            schema,
-            body,
-        })
+        Ok(DatasetPlan { name: def.name.clone(), schema, body })
     }
 }
 
@@ -279,27 +255,16 @@ fn schema_from_defs(defs: &[spec::FieldDef]) -> Result<Schema, String> {
     let mut fields: Vec<Field> = Vec::with_capacity(defs.len());
     for def in defs {
         if !is_identifier(&def.name) {
-            return Err(format!(
-                "field `{}`: the name must be letters, digits and _",
-                def.name
-            ));
+            return Err(format!("field `{}`: the name must be letters, digits and _", def.name));
         }
         if fields.iter().any(|f| f.name == def.name) {
             return Err(format!("field `{}` is declared twice", def.name));
         }
         let ty = field_type(&def.ty);
         if def.timestamp && ty != FieldType::required(ScalarType::Timestamp) {
-            return Err(format!(
-                "timestamp field `{}` must have type timestamp, not {ty}",
-                def.name
-            ));
+            return Err(format!("timestamp field `{}` must have type timestamp, not {ty}", def.name));
         }
-        fields.push(Field {
-            name: def.name.clone(),
-            ty,
-            key: def.key,
-            timestamp: def.timestamp,
-        });
+        fields.push(Field { name: def.name.clone(), ty, key: def.key, timestamp: def.timestamp });
     }
     match fields.iter().filter(|f| f.timestamp).count() {
         1 => Ok(Schema { fields }),
@@ -308,20 +273,13 @@ fn schema_from_defs(defs: &[spec::FieldDef]) -> Result<Schema, String> {
     }
 }
 
-fn lambda_plan(
-    pipeline: &str,
-    index: usize,
-    def: &spec::LambdaDef,
-) -> Result<LambdaPlan, PlanError> {
+fn lambda_plan(pipeline: &str, index: usize, def: &spec::LambdaDef) -> Result<LambdaPlan, PlanError> {
     let err = |message: String| PlanError::Pipeline {
         pipeline: pipeline.to_string(),
         message: format!("lambda `{}`: {message}", def.name),
     };
     if def.id as usize != index {
-        return Err(err(format!(
-            "has id {} but is declared at position {index}",
-            def.id
-        )));
+        return Err(err(format!("has id {} but is declared at position {index}", def.id)));
     }
     let kind = match def.kind {
         spec::LambdaKind::Filter => LambdaKind::Filter,
@@ -347,13 +305,7 @@ fn lambda_plan(
         }
         (_, LambdaKind::Filter) => None,
     };
-    Ok(LambdaPlan {
-        id: def.id,
-        name: def.name.clone(),
-        kind,
-        input,
-        output,
-    })
+    Ok(LambdaPlan { id: def.id, name: def.name.clone(), kind, input, output })
 }
 
 #[cfg(test)]

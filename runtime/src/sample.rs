@@ -61,10 +61,7 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> std::io::Result<()> {
     }
     users.flush()?;
     let mut orders = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv"))?);
-    writeln!(
-        orders,
-        "buyer_id,product_id,product_type,purchased_at,product_price"
-    )?;
+    writeln!(orders, "buyer_id,product_id,product_type,purchased_at,product_price")?;
     let unknown = (spec.users / 20).max(1);
     for _ in 0..spec.orders {
         let buyer = rng.random_range(0..spec.users + unknown);
@@ -72,12 +69,7 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> std::io::Result<()> {
         let kind = PRODUCT_TYPES[rng.random_range(0..PRODUCT_TYPES.len())];
         let time = round(spec.start_ms + rng.random_range(0..spec.span_ms.max(1)));
         let cents: i64 = rng.random_range(1..100_000);
-        writeln!(
-            orders,
-            "u{buyer},p{product},{kind},{time},{}.{:02}",
-            cents / 100,
-            cents % 100
-        )?;
+        writeln!(orders, "u{buyer},p{product},{kind},{time},{}.{:02}", cents / 100, cents % 100)?;
     }
     orders.flush()
 }

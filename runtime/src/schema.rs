@@ -41,10 +41,7 @@ impl Schema {
 
     /// The index of the event-time field.
     pub fn timestamp_index(&self) -> usize {
-        self.fields
-            .iter()
-            .position(|f| f.timestamp)
-            .expect("validated schema has a timestamp field")
+        self.fields.iter().position(|f| f.timestamp).expect("validated schema has a timestamp field")
     }
 
     /// The name of the event-time field.
@@ -54,39 +51,21 @@ impl Schema {
 
     /// The indexes of the key fields, in schema order.
     pub fn key_indexes(&self) -> Vec<usize> {
-        self.fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.key)
-            .map(|(i, _)| i)
-            .collect()
+        self.fields.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i).collect()
     }
 
     /// The names of the key fields, in schema order.
     pub fn key_names(&self) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|f| f.key)
-            .map(|f| f.name.as_str())
-            .collect()
+        self.fields.iter().filter(|f| f.key).map(|f| f.name.as_str()).collect()
     }
 
     /// The indexes of the feature fields: neither key nor timestamp.
     pub fn value_indexes(&self) -> Vec<usize> {
-        self.fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.key && !f.timestamp)
-            .map(|(i, _)| i)
-            .collect()
+        self.fields.iter().enumerate().filter(|(_, f)| !f.key && !f.timestamp).map(|(i, _)| i).collect()
     }
 
     /// `name: type` pairs, for messages.
     pub fn describe(&self) -> String {
-        self.fields
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.ty))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.fields.iter().map(|f| format!("{}: {}", f.name, f.ty)).collect::<Vec<_>>().join(", ")
     }
 }

@@ -13,13 +13,8 @@ use thiserror::Error;
 pub const RUST_WEB_VERSION: &str = "1.96.0+dfsg1-1~deb12u2";
 
 /// Packages at [`RUST_WEB_VERSION`].
-const RUST_PACKAGES: &[&str] = &[
-    "rustc-web",
-    "cargo-web",
-    "libstd-rust-web-1.96",
-    "libstd-rust-web-dev",
-    "rust-web-src",
-];
+const RUST_PACKAGES: &[&str] =
+    &["rustc-web", "cargo-web", "libstd-rust-web-1.96", "libstd-rust-web-dev", "rust-web-src"];
 /// Libraries those link against, and the WASI libc, at the distribution's versions.
 const SUPPORT_PACKAGES: &[&str] = &[
     "libllvm22",
@@ -45,10 +40,7 @@ pub enum ToolchainError {
 }
 
 fn step(step: &str, message: impl ToString) -> ToolchainError {
-    ToolchainError::Step {
-        step: step.to_string(),
-        message: message.to_string(),
-    }
+    ToolchainError::Step { step: step.to_string(), message: message.to_string() }
 }
 
 /// A prepared offline toolchain.
@@ -63,25 +55,16 @@ pub struct OfflineToolchain {
 impl OfflineToolchain {
     /// The folder this toolchain is (or will be) prepared in.
     pub fn dir(cache: &Path) -> PathBuf {
-        cache.join("toolchain").join(format!(
-            "rust-web-{}",
-            RUST_WEB_VERSION.replace(['+', '~'], "_")
-        ))
+        cache.join("toolchain").join(format!("rust-web-{}", RUST_WEB_VERSION.replace(['+', '~'], "_")))
     }
 
     /// Prepares the toolchain in `cache` unless it is there, reporting each step to `log`.
-    pub fn prepare(
-        cache: &Path,
-        log: &mut dyn FnMut(&str),
-    ) -> Result<OfflineToolchain, ToolchainError> {
+    pub fn prepare(cache: &Path, log: &mut dyn FnMut(&str)) -> Result<OfflineToolchain, ToolchainError> {
         let dir = Self::dir(cache);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| step(&format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| step(&format!("creating {}", dir.display()), e))?;
         // One preparer at a time; the others wait and then find it ready.
-        let lock =
-            File::create(dir.join(".lock")).map_err(|e| step("locking the toolchain folder", e))?;
-        lock.lock()
-            .map_err(|e| step("locking the toolchain folder", e))?;
+        let lock = File::create(dir.join(".lock")).map_err(|e| step("locking the toolchain folder", e))?;
+        lock.lock().map_err(|e| step("locking the toolchain folder", e))?;
         let root = dir.join("root");
         let linkers = host_linkers()?;
         if dir.join(".ready").exists() {
@@ -89,10 +72,8 @@ impl OfflineToolchain {
         }
         let debs = dir.join("debs");
         std::fs::create_dir_all(&debs).map_err(|e| step("creating the download folder", e))?;
-        let mut packages: Vec<String> = RUST_PACKAGES
-            .iter()
-            .map(|p| format!("{p}={RUST_WEB_VERSION}"))
-            .collect();
+        let mut packages: Vec<String> =
+            RUST_PACKAGES.iter().map(|p| format!("{p}={RUST_WEB_VERSION}")).collect();
         packages.extend(SUPPORT_PACKAGES.iter().map(|p| p.to_string()));
         log(&format!(
             "offline guest toolchain: downloading {} Debian packages (rustc-web {RUST_WEB_VERSION}, ~140 MiB) into {}",
@@ -103,16 +84,8 @@ impl OfflineToolchain {
             log(
                 "offline guest toolchain: apt-get download failed; refreshing the package lists with apt-get update",
             );
-            run(
-                Command::new("apt-get").args(["update", "-qq"]),
-                "apt-get update",
-            )
-            .map_err(|e| {
-                step(
-                    "apt-get update",
-                    format!("{e}; the first download error was: {first}"),
-                )
-            })?;
+            run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")
+                .map_err(|e| step("apt-get update", format!("{e}; the first download error was: {first}")))?;
             apt_download(&debs, &packages).map_err(|e| {
                 step(
                     "downloading the offline guest toolchain",
@@ -120,10 +93,7 @@ impl OfflineToolchain {
                 )
             })?;
         }
-        log(&format!(
-            "offline guest toolchain: unpacking into {}",
-            root.display()
-        ));
+        log(&format!("offline guest toolchain: unpacking into {}", root.display()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).map_err(|e| step("creating the unpack folder", e))?;
         let mut debs_found: Vec<PathBuf> = std::fs::read_dir(&debs)
@@ -133,17 +103,11 @@ impl OfflineToolchain {
             .collect();
         debs_found.sort();
         for deb in &debs_found {
-            run(
-                Command::new("dpkg").arg("-x").arg(deb).arg(&root),
-                &format!("dpkg -x {}", deb.display()),
-            )?;
+            run(Command::new("dpkg").arg("-x").arg(deb).arg(&root), &format!("dpkg -x {}", deb.display()))?;
         }
         let wasi_libc = root.join("usr/lib/wasm32-wasi");
         for target in ["wasm32-wasip1", "wasm32-wasip2"] {
-            let dest = root
-                .join("usr/lib/rustlib")
-                .join(target)
-                .join("lib/self-contained");
+            let dest = root.join("usr/lib/rustlib").join(target).join("lib/self-contained");
             std::fs::create_dir_all(&dest).map_err(|e| step("installing the WASI libc", e))?;
             for file in ["crt1-command.o", "crt1-reactor.o", "libc.a"] {
                 std::fs::copy(wasi_libc.join(file), dest.join(file))
@@ -154,10 +118,7 @@ impl OfflineToolchain {
             if !root.join(tool).exists() {
                 return Err(step(
                     "unpacking",
-                    format!(
-                        "{tool} is missing after unpacking; delete {} and retry",
-                        dir.display()
-                    ),
+                    format!("{tool} is missing after unpacking; delete {} and retry", dir.display()),
                 ));
             }
         }
@@ -176,19 +137,10 @@ impl OfflineToolchain {
         command
             .env("RUSTC", self.root.join("usr/bin/rustc"))
             .env("RUSTC_BOOTSTRAP", "1")
-            .env(
-                "LD_LIBRARY_PATH",
-                self.root.join("usr/lib/x86_64-linux-gnu"),
-            )
+            .env("LD_LIBRARY_PATH", self.root.join("usr/lib/x86_64-linux-gnu"))
             .env("PATH", std::env::join_paths(paths).expect("valid PATH"))
-            .env(
-                "CARGO_TARGET_WASM32_WASIP2_LINKER",
-                self.linkers.join("wasm-component-ld"),
-            )
-            .env(
-                "CARGO_TARGET_WASM32_WASIP1_LINKER",
-                self.linkers.join("rust-lld"),
-            )
+            .env("CARGO_TARGET_WASM32_WASIP2_LINKER", self.linkers.join("wasm-component-ld"))
+            .env("CARGO_TARGET_WASM32_WASIP1_LINKER", self.linkers.join("rust-lld"))
             .env("CARGO_HOME", cargo_home)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_BUILD_TARGET");
@@ -197,13 +149,7 @@ impl OfflineToolchain {
 }
 
 fn apt_download(dir: &Path, packages: &[String]) -> Result<(), ToolchainError> {
-    run(
-        Command::new("apt-get")
-            .arg("download")
-            .args(packages)
-            .current_dir(dir),
-        "apt-get download",
-    )
+    run(Command::new("apt-get").arg("download").args(packages).current_dir(dir), "apt-get download")
 }
 
 /// The linkers of the host's rustup toolchain.
@@ -228,24 +174,12 @@ fn host_linkers() -> Result<PathBuf, ToolchainError> {
 
 /// Runs `command`, turning a failure into an error with its stderr.
 pub(crate) fn run(command: &mut Command, what: &str) -> Result<(), ToolchainError> {
-    let output = command
-        .output()
-        .map_err(|e| step(what, format!("cannot run: {e}")))?;
+    let output = command.output().map_err(|e| step(what, format!("cannot run: {e}")))?;
     if output.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Err(step(
-            what,
-            format!("exited with {}:\n{}", output.status, tail.join("\n")),
-        ))
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        Err(step(what, format!("exited with {}:\n{}", output.status, tail.join("\n"))))
     }
 }

@@ -70,12 +70,7 @@ fn json_value(value: &Value) -> serde_json::Value {
 /// A row as a JSON object.
 pub fn row_json(schema: &Schema, row: &Row) -> serde_json::Value {
     serde_json::Value::Object(
-        schema
-            .fields
-            .iter()
-            .zip(row)
-            .map(|(f, v)| (f.name.clone(), json_value(v)))
-            .collect(),
+        schema.fields.iter().zip(row).map(|(f, v)| (f.name.clone(), json_value(v))).collect(),
     )
 }
 
@@ -90,31 +85,20 @@ pub async fn export(
 ) -> Result<u64, ReadError> {
     let meta = store.dataset(dataset).await?;
     let rows = store.history(&meta, start, end).await?;
-    let io = |e: std::io::Error| ReadError::Output {
-        file: "output".into(),
-        message: e.to_string(),
-    };
+    let io = |e: std::io::Error| ReadError::Output { file: "output".into(), message: e.to_string() };
     match format {
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(out);
-            let csv_err = |e: csv::Error| ReadError::Output {
-                file: "output".into(),
-                message: e.to_string(),
-            };
-            writer
-                .write_record(meta.schema.fields.iter().map(|f| f.name.as_str()))
-                .map_err(csv_err)?;
+            let csv_err = |e: csv::Error| ReadError::Output { file: "output".into(), message: e.to_string() };
+            writer.write_record(meta.schema.fields.iter().map(|f| f.name.as_str())).map_err(csv_err)?;
             for row in &rows {
-                writer
-                    .write_record(row.iter().map(format_cell))
-                    .map_err(csv_err)?;
+                writer.write_record(row.iter().map(format_cell)).map_err(csv_err)?;
             }
             writer.flush().map_err(io)?;
         }
         Format::Json => {
             for row in &rows {
-                serde_json::to_writer(&mut *out, &row_json(&meta.schema, row))
-                    .map_err(|e| io(e.into()))?;
+                serde_json::to_writer(&mut *out, &row_json(&meta.schema, row)).map_err(|e| io(e.into()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
         }
@@ -136,10 +120,7 @@ impl AsOfIndex {
         let mut by_key: HashMap<Vec<Value>, Vec<Row>> = HashMap::new();
         // History comes ordered by (time, key, row), so each key's list is in (time, row) order.
         for row in store.history(&meta, None, None).await? {
-            by_key
-                .entry(keys.iter().map(|&k| row[k].clone()).collect())
-                .or_default()
-                .push(row);
+            by_key.entry(keys.iter().map(|&k| row[k].clone()).collect()).or_default().push(row);
         }
         Ok(AsOfIndex { meta, by_key })
     }
@@ -179,15 +160,9 @@ pub async fn training_set(
     let index = AsOfIndex::load(store, dataset).await?;
     let schema = &index.meta.schema;
     let spine_name = spine.display().to_string();
-    let spine_err = |message: String| ReadError::Spine {
-        file: spine_name.clone(),
-        message,
-    };
+    let spine_err = |message: String| ReadError::Spine { file: spine_name.clone(), message };
     let mut reader = csv::Reader::from_path(spine).map_err(|e| spine_err(e.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| spine_err(e.to_string()))?
-        .clone();
+    let headers = reader.headers().map_err(|e| spine_err(e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
     let key_columns: Vec<(usize, usize)> = schema
         .key_indexes()
@@ -202,41 +177,27 @@ pub async fn training_set(
             })
         })
         .collect::<Result<_, _>>()?;
-    let time_column = column("timestamp").ok_or_else(|| {
-        spine_err("missing column `timestamp` (event time in ms or RFC 3339)".into())
-    })?;
+    let time_column = column("timestamp")
+        .ok_or_else(|| spine_err("missing column `timestamp` (event time in ms or RFC 3339)".into()))?;
     let features = schema.value_indexes();
 
     let out_name = out.display().to_string();
-    let out_err = |e: csv::Error| ReadError::Output {
-        file: out_name.clone(),
-        message: e.to_string(),
-    };
+    let out_err = |e: csv::Error| ReadError::Output { file: out_name.clone(), message: e.to_string() };
     let mut writer = csv::Writer::from_path(out).map_err(out_err)?;
     let mut header: Vec<String> = headers.iter().map(str::to_string).collect();
     header.extend(features.iter().map(|&f| schema.fields[f].name.clone()));
     writer.write_record(&header).map_err(out_err)?;
 
-    let mut report = TrainingReport {
-        rows: 0,
-        missing: 0,
-    };
+    let mut report = TrainingReport { rows: 0, missing: 0 };
     let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| spine_err(e.to_string()))?
-    {
+    while reader.read_record(&mut record).map_err(|e| spine_err(e.to_string()))? {
         let line = record.position().map_or(0, |p| p.line());
         let key: Vec<Value> = key_columns
             .iter()
             .map(|&(k, c)| {
                 let ty = schema.fields[k].ty;
-                parse_cell(ty, record.get(c).unwrap_or("")).map_err(|m| {
-                    spine_err(format!(
-                        "line {line}: column `{}`: {m}",
-                        schema.fields[k].name
-                    ))
-                })
+                parse_cell(ty, record.get(c).unwrap_or(""))
+                    .map_err(|m| spine_err(format!("line {line}: column `{}`: {m}", schema.fields[k].name)))
             })
             .collect::<Result<_, _>>()?;
         let time = parse_timestamp(record.get(time_column).unwrap_or("").trim())
@@ -253,9 +214,6 @@ pub async fn training_set(
         writer.write_record(&cells).map_err(out_err)?;
         report.rows += 1;
     }
-    writer.flush().map_err(|e| ReadError::Output {
-        file: out_name.clone(),
-        message: e.to_string(),
-    })?;
+    writer.flush().map_err(|e| ReadError::Output { file: out_name.clone(), message: e.to_string() })?;
     Ok(report)
 }

@@ -47,18 +47,12 @@ pub struct FieldType {
 impl FieldType {
     /// A non-null field of type `scalar`.
     pub const fn required(scalar: ScalarType) -> Self {
-        FieldType {
-            scalar,
-            nullable: false,
-        }
+        FieldType { scalar, nullable: false }
     }
 
     /// A nullable field of type `scalar`.
     pub const fn optional(scalar: ScalarType) -> Self {
-        FieldType {
-            scalar,
-            nullable: true,
-        }
+        FieldType { scalar, nullable: true }
     }
 
     /// Whether `value` is a valid value of this type.
@@ -75,11 +69,7 @@ impl FieldType {
 
 impl fmt::Display for FieldType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.nullable {
-            write!(f, "optional<{}>", self.scalar)
-        } else {
-            write!(f, "{}", self.scalar)
-        }
+        if self.nullable { write!(f, "optional<{}>", self.scalar) } else { write!(f, "{}", self.scalar) }
     }
 }
 
@@ -165,11 +155,7 @@ pub fn format_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "inf".to_string()
-        } else {
-            "-inf".to_string()
-        }
+        if v > 0.0 { "inf".to_string() } else { "-inf".to_string() }
     } else {
         ryu::Buffer::new().format_finite(v).to_string()
     }
@@ -189,10 +175,7 @@ mod tests {
     #[test]
     fn floats_format_shortest_round_trip() {
         for v in [0.1, 1.0 / 3.0, 1e21, 5e-324, -2.5, 123456.789] {
-            assert_eq!(
-                format_float(v).parse::<f64>().unwrap().to_bits(),
-                v.to_bits()
-            );
+            assert_eq!(format_float(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
         }
         assert_eq!(format_float(0.1), "0.1");
     }

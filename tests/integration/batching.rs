@@ -14,13 +14,10 @@ use volga::store::ColdStore;
 use volga::value::Row;
 
 use crate::reference;
-use crate::support::{CSV_CONFIG, guest};
+use crate::support::{CSV_CONFIG, guest, write_inputs};
 
 fn history(store: &Path, dataset: &str) -> Vec<Row> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let store = ColdStore::open(store).await.unwrap();
         let meta = store.dataset(dataset).await.unwrap();
@@ -35,8 +32,7 @@ fn shuffle_within_times(sources: &mut [SourceRows], seed: u64) {
         let t = source.time_field;
         let mut start = 0;
         while start < source.rows.len() {
-            let end =
-                start + source.rows[start..].partition_point(|r| r[t] == source.rows[start][t]);
+            let end = start + source.rows[start..].partition_point(|r| r[t] == source.rows[start][t]);
             source.rows[start..end].shuffle(&mut rng);
             start = end;
         }
@@ -56,38 +52,13 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let (users, orders) = reference::generate(7, 20, 2000);
-        std::fs::write(
-            dir.path().join("data/users.csv"),
-            reference::users_csv(&users),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("data/orders.csv"),
-            reference::orders_csv(&orders),
-        )
-        .unwrap();
+        write_inputs(dir.path(), &users, &orders);
         std::fs::write(dir.path().join("volga.toml"), CSV_CONFIG).unwrap();
         let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
         let (_host, pipeline) = LoadedPipeline::load(&config, &guest("example")).unwrap();
-        let baseline = run(
-            &config,
-            &pipeline,
-            &OfflineOptions::default(),
-            1,
-            0,
-            "baseline",
-        );
-        assert!(
-            baseline.len() > 1000,
-            "a meaningful history: {} rows",
-            baseline.len()
-        );
-        Fixture {
-            _dir: dir,
-            config,
-            pipeline,
-            baseline,
-        }
+        let baseline = run(&config, &pipeline, &OfflineOptions::default(), 1, 0, "baseline");
+        assert!(baseline.len() > 1000, "a meaningful history: {} rows", baseline.len());
+        Fixture { _dir: dir, config, pipeline, baseline }
     })
 }
 
@@ -100,14 +71,7 @@ fn run(
     name: &str,
 ) -> Vec<Row> {
     let targets = vec!["OnSaleUserSpentInfo".to_string()];
-    let mut sources = read_sources(
-        config,
-        pipeline,
-        &targets,
-        &[],
-        volga::offline::Progress::Off,
-    )
-    .unwrap();
+    let mut sources = read_sources(config, pipeline, &targets, &[], volga::offline::Progress::Off).unwrap();
     if seed != 0 {
         shuffle_within_times(&mut sources, seed);
     }

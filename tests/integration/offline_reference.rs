@@ -8,20 +8,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::reference::{self, DAY, HOUR};
-use crate::support::{guest, read_csv, volga_ok, workspace};
+use crate::support::{guest, read_csv, volga_ok, workspace, write_inputs};
 
 /// A feature cell: empty, or a float / int compared by bits.
 fn cell(text: &str) -> Option<u64> {
     if text.is_empty() {
         None
     } else {
-        let value: f64 = text
-            .parse()
-            .unwrap_or_else(|_| panic!("not a number: {text}"));
-        assert_eq!(
-            value.to_string().parse::<f64>().unwrap().to_bits(),
-            value.to_bits()
-        );
+        let value: f64 = text.parse().unwrap_or_else(|_| panic!("not a number: {text}"));
+        assert_eq!(value.to_string().parse::<f64>().unwrap().to_bits(), value.to_bits());
         Some(value.to_bits())
     }
 }
@@ -30,18 +25,12 @@ fn bits(value: Option<f64>) -> Option<u64> {
     value.map(f64::to_bits)
 }
 
-fn write_inputs(dir: &Path, users: &[reference::User], orders: &[reference::Order]) {
-    std::fs::write(dir.join("data/users.csv"), reference::users_csv(users)).unwrap();
-    std::fs::write(dir.join("data/orders.csv"), reference::orders_csv(orders)).unwrap();
-}
-
 /// Spine rows `(user, time)` for every user (known, unknown and never seen), shuffled.
 fn spine(orders: &[reference::Order], users: usize, seed: u64) -> Vec<(String, i64)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let times = reference::spine_times(orders, &mut rng, 60);
-    let mut rows: Vec<(String, i64)> = (0..users + 4)
-        .flat_map(|u| times.iter().map(move |&t| (format!("u{u}"), t)))
-        .collect();
+    let mut rows: Vec<(String, i64)> =
+        (0..users + 4).flat_map(|u| times.iter().map(move |&t| (format!("u{u}"), t))).collect();
     rows.shuffle(&mut rng);
     rows
 }
@@ -67,51 +56,24 @@ fn on_sale_features_match_the_reference_bit_for_bit() {
         write_spine(dir.path(), &spine);
         volga_ok(
             dir.path(),
-            &[
-                "training-set",
-                "OnSaleUserSpentInfo",
-                "--spine",
-                "spine.csv",
-                "-o",
-                "out.csv",
-            ],
+            &["training-set", "OnSaleUserSpentInfo", "--spine", "spine.csv", "-o", "out.csv"],
         );
 
         let (header, rows) = read_csv(&dir.path().join("out.csv"));
-        assert_eq!(
-            header,
-            [
-                "user_id",
-                "timestamp",
-                "avg_spent_7d",
-                "avg_spent_1h",
-                "num_purchases_1w"
-            ]
-        );
+        assert_eq!(header, ["user_id", "timestamp", "avg_spent_7d", "avg_spent_1h", "num_purchases_1w"]);
         assert_eq!(rows.len(), spine.len());
         let joined = reference::joined(&users, &orders, true);
         for (row, (user, time)) in rows.iter().zip(&spine) {
-            assert_eq!(
-                (&row[0], &row[1]),
-                (user, &time.to_string()),
-                "output keeps the spine's order"
-            );
+            assert_eq!((&row[0], &row[1]), (user, &time.to_string()), "output keeps the spine's order");
             let expected = if reference::has_row(&joined, user, *time) {
                 let week = reference::window(&joined, user, *time, Some(7 * DAY));
                 let hour = reference::window(&joined, user, *time, Some(HOUR));
-                [
-                    bits(reference::avg(&week)),
-                    bits(reference::avg(&hour)),
-                    bits(Some(week.len() as f64)),
-                ]
+                [bits(reference::avg(&week)), bits(reference::avg(&hour)), bits(Some(week.len() as f64))]
             } else {
                 [None, None, None]
             };
             let found = [cell(&row[2]), cell(&row[3]), cell(&row[4])];
-            assert_eq!(
-                found, expected,
-                "seed {seed}, user {user} as of {time}: {row:?}"
-            );
+            assert_eq!(found, expected, "seed {seed}, user {user} as of {time}: {row:?}");
             compared += 3;
         }
     }
@@ -126,41 +88,12 @@ fn every_aggregate_and_forever_windows_match_the_reference() {
         let dir = workspace();
         let (users, orders) = reference::generate(seed, 15, 1000);
         write_inputs(dir.path(), &users, &orders);
-        volga_ok(
-            dir.path(),
-            &[
-                "materialize-offline",
-                wasm.to_str().unwrap(),
-                "--targets",
-                "SpendTotals",
-            ],
-        );
+        volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "SpendTotals"]);
         let spine = spine(&orders, 15, seed);
         write_spine(dir.path(), &spine);
-        volga_ok(
-            dir.path(),
-            &[
-                "training-set",
-                "SpendTotals",
-                "--spine",
-                "spine.csv",
-                "-o",
-                "out.csv",
-            ],
-        );
+        volga_ok(dir.path(), &["training-set", "SpendTotals", "--spine", "spine.csv", "-o", "out.csv"]);
         let (header, rows) = read_csv(&dir.path().join("out.csv"));
-        assert_eq!(
-            header,
-            [
-                "user_id",
-                "timestamp",
-                "total",
-                "orders_2h",
-                "max_1h",
-                "min_1d",
-                "avg_forever"
-            ]
-        );
+        assert_eq!(header, ["user_id", "timestamp", "total", "orders_2h", "max_1h", "min_1d", "avg_forever"]);
         let joined = reference::joined(&users, &orders, false);
         let fold = |xs: Vec<f64>, f: fn(f64, f64) -> f64| xs.into_iter().reduce(f);
         for (row, (user, time)) in rows.iter().zip(&spine) {
@@ -168,33 +101,16 @@ fn every_aggregate_and_forever_windows_match_the_reference() {
                 let all = reference::window(&joined, user, *time, None);
                 [
                     bits(Some(reference::fsum(&all))),
-                    bits(Some(
-                        reference::window(&joined, user, *time, Some(2 * HOUR)).len() as f64,
-                    )),
-                    bits(fold(
-                        reference::window(&joined, user, *time, Some(HOUR)),
-                        f64::max,
-                    )),
-                    bits(fold(
-                        reference::window(&joined, user, *time, Some(DAY)),
-                        f64::min,
-                    )),
+                    bits(Some(reference::window(&joined, user, *time, Some(2 * HOUR)).len() as f64)),
+                    bits(fold(reference::window(&joined, user, *time, Some(HOUR)), f64::max)),
+                    bits(fold(reference::window(&joined, user, *time, Some(DAY)), f64::min)),
                     bits(reference::avg(&all)),
                 ]
             } else {
                 [None; 5]
             };
-            let found = [
-                cell(&row[2]),
-                cell(&row[3]),
-                cell(&row[4]),
-                cell(&row[5]),
-                cell(&row[6]),
-            ];
-            assert_eq!(
-                found, expected,
-                "seed {seed}, user {user} as of {time}: {row:?}"
-            );
+            let found = [cell(&row[2]), cell(&row[3]), cell(&row[4]), cell(&row[5]), cell(&row[6])];
+            assert_eq!(found, expected, "seed {seed}, user {user} as of {time}: {row:?}");
             compared += 5;
         }
     }
@@ -207,19 +123,8 @@ fn transform_emits_rows_at_their_input_time() {
     let dir = workspace();
     let (users, orders) = reference::generate(3, 10, 800);
     write_inputs(dir.path(), &users, &orders);
-    volga_ok(
-        dir.path(),
-        &[
-            "materialize-offline",
-            wasm.to_str().unwrap(),
-            "--targets",
-            "LargeOrder",
-        ],
-    );
-    let json = volga_ok(
-        dir.path(),
-        &["get-offline", "LargeOrder", "--format", "json"],
-    );
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "LargeOrder"]);
+    let json = volga_ok(dir.path(), &["get-offline", "LargeOrder", "--format", "json"]);
     let mut found: Vec<(String, i64, i64)> = json
         .lines()
         .map(|line| {
@@ -245,22 +150,8 @@ fn transform_emits_rows_at_their_input_time() {
     let (start, end) = (reference::START + DAY, reference::START + 3 * DAY);
     let csv = volga_ok(
         dir.path(),
-        &[
-            "get-offline",
-            "LargeOrder",
-            "--start",
-            &start.to_string(),
-            "--end",
-            &end.to_string(),
-        ],
+        &["get-offline", "LargeOrder", "--start", &start.to_string(), "--end", &end.to_string()],
     );
-    let in_range = expected
-        .iter()
-        .filter(|(_, ts, _)| (start..end).contains(ts))
-        .count();
-    assert_eq!(
-        csv.lines().count(),
-        in_range + 1,
-        "header plus the rows in range"
-    );
+    let in_range = expected.iter().filter(|(_, ts, _)| (start..end).contains(ts)).count();
+    assert_eq!(csv.lines().count(), in_range + 1, "header plus the rows in range");
 }

@@ -88,9 +88,7 @@ pub fn generate(seed: u64, users: usize, orders: usize) -> (Vec<User>, Vec<Order
         for version in 0..rng.random_range(1..=2) {
             user_rows.push(User {
                 id: format!("u{i}"),
-                registered_at: START
-                    + rng.random_range(-4i64..10) * DAY / 2
-                    + rng.random_range(0..48) * grid,
+                registered_at: START + rng.random_range(-4i64..10) * DAY / 2 + rng.random_range(0..48) * grid,
                 name: format!("name {i}.{version}"),
             });
         }
@@ -100,12 +98,7 @@ pub fn generate(seed: u64, users: usize, orders: usize) -> (Vec<User>, Vec<Order
         .map(|_| Order {
             buyer: format!("u{}", rng.random_range(0..users + 3)),
             product: format!("p{}", rng.random_range(0..7)),
-            kind: if rng.random_bool(0.6) {
-                "ON_SALE"
-            } else {
-                "REGULAR"
-            }
-            .to_string(),
+            kind: if rng.random_bool(0.6) { "ON_SALE" } else { "REGULAR" }.to_string(),
             ts: START + rng.random_range(0..20 * 48) * grid,
             price: if rng.random_bool(0.2) {
                 prices[rng.random_range(0..prices.len())]
@@ -129,12 +122,7 @@ pub fn orders_csv(orders: &[Order]) -> String {
     let mut text = String::from("buyer_id,product_id,product_type,purchased_at,product_price\n");
     for o in orders {
         // `{:?}` prints the shortest string that parses back to the same f64.
-        writeln!(
-            text,
-            "{},{},{},{},{:?}",
-            o.buyer, o.product, o.kind, o.ts, o.price
-        )
-        .unwrap();
+        writeln!(text, "{},{},{},{},{:?}", o.buyer, o.product, o.kind, o.ts, o.price).unwrap();
     }
     text
 }
@@ -145,11 +133,7 @@ pub fn joined(users: &[User], orders: &[Order], on_sale_only: bool) -> Vec<(Stri
     orders
         .iter()
         .filter(|o| !on_sale_only || o.kind == "ON_SALE")
-        .filter(|o| {
-            users
-                .iter()
-                .any(|u| u.id == o.buyer && u.registered_at <= o.ts)
-        })
+        .filter(|o| users.iter().any(|u| u.id == o.buyer && u.registered_at <= o.ts))
         .map(|o| (o.buyer.clone(), o.ts, o.price))
         .collect()
 }
@@ -177,19 +161,9 @@ pub fn spine_times(orders: &[Order], rng: &mut StdRng, count: usize) -> Vec<i64>
     let mut times = vec![START - DAY, START + 30 * DAY];
     for _ in 0..count {
         let base = orders[rng.random_range(0..orders.len())].ts;
-        let offset = [
-            0,
-            -1,
-            HOUR,
-            HOUR - 1,
-            HOUR + 1,
-            DAY,
-            DAY - 1,
-            2 * HOUR,
-            7 * DAY,
-            7 * DAY - 1,
-            7 * DAY + 1,
-        ][rng.random_range(0..11)];
+        let offset =
+            [0, -1, HOUR, HOUR - 1, HOUR + 1, DAY, DAY - 1, 2 * HOUR, 7 * DAY, 7 * DAY - 1, 7 * DAY + 1]
+                [rng.random_range(0..11)];
         times.push(base + offset);
     }
     times
@@ -199,13 +173,7 @@ pub fn spine_times(orders: &[Order], rng: &mut StdRng, count: usize) -> Vec<i64>
 fn fsum_matches_python() {
     // Values from CPython's test_math.testFsum.
     assert_eq!(fsum(&[0.1; 10]), 1.0);
-    assert_eq!(
-        fsum(&[1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50]),
-        1e-100
-    );
-    assert_eq!(
-        fsum(&[2.0f64.powi(53), -0.5, -2.0f64.powi(-54)]),
-        2.0f64.powi(53) - 1.0
-    );
+    assert_eq!(fsum(&[1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50]), 1e-100);
+    assert_eq!(fsum(&[2.0f64.powi(53), -0.5, -2.0f64.powi(-54)]), 2.0f64.powi(53) - 1.0);
     assert_eq!(fsum(&[0.1, 0.2, 0.3]), 0.6);
 }

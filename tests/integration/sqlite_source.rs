@@ -3,12 +3,10 @@
 use sqlx::Connection;
 
 use crate::reference;
-use crate::support::{guest, volga_ok, workspace};
+use crate::support::{guest, volga_ok, workspace, write_inputs};
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .to_rfc3339()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
 }
 
 #[test]
@@ -17,28 +15,13 @@ fn a_sqlite_source_gives_the_same_history_as_csv() {
     let (users, orders) = reference::generate(21, 12, 600);
 
     let csv_dir = workspace();
-    std::fs::write(
-        csv_dir.path().join("data/users.csv"),
-        reference::users_csv(&users),
-    )
-    .unwrap();
-    std::fs::write(
-        csv_dir.path().join("data/orders.csv"),
-        reference::orders_csv(&orders),
-    )
-    .unwrap();
-    volga_ok(
-        csv_dir.path(),
-        &["materialize-offline", wasm.to_str().unwrap()],
-    );
+    write_inputs(csv_dir.path(), &users, &orders);
+    volga_ok(csv_dir.path(), &["materialize-offline", wasm.to_str().unwrap()]);
     let from_csv = volga_ok(csv_dir.path(), &["get-offline", "OnSaleUserSpentInfo"]);
 
     let sql_dir = workspace();
     let db = sql_dir.path().join("shop.db");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let url = format!("sqlite:{}?mode=rwc", db.display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
@@ -74,10 +57,7 @@ fn a_sqlite_source_gives_the_same_history_as_csv() {
         "[storage]\ncold = \"sqlite:./cold.db\"\n[connectors.mysql]\nkind = \"sqlite\"\npath = \"./shop.db\"\n",
     )
     .unwrap();
-    volga_ok(
-        sql_dir.path(),
-        &["materialize-offline", wasm.to_str().unwrap()],
-    );
+    volga_ok(sql_dir.path(), &["materialize-offline", wasm.to_str().unwrap()]);
     let from_sqlite = volga_ok(sql_dir.path(), &["get-offline", "OnSaleUserSpentInfo"]);
     assert!(from_csv.lines().count() > 100);
     assert_eq!(from_csv, from_sqlite);

@@ -25,10 +25,7 @@ pub fn guest(name: &str) -> PathBuf {
     };
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("guest-{name}.wasm"));
     // Through the CLI, as a user builds it.
-    volga_ok(
-        &repo_root(),
-        &["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()],
-    );
+    volga_ok(&repo_root(), &["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     built.insert(name.to_string(), out.clone());
     out
 }
@@ -59,15 +56,13 @@ pub fn volga_ok(dir: &Path, args: &[&str]) -> String {
 /// Runs `volga`, expects it to fail, and returns its stderr.
 pub fn volga_err(dir: &Path, args: &[&str]) -> String {
     let output = volga(dir, args);
-    assert!(
-        !output.status.success(),
-        "volga {args:?} unexpectedly succeeded"
-    );
+    assert!(!output.status.success(), "volga {args:?} unexpectedly succeeded");
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
 /// A config binding connector `mysql` to the CSV folder `data`, with the cold store in `dir`.
-pub const CSV_CONFIG: &str = "[storage]\ncold = \"sqlite:./cold.db\"\n\n[connectors.mysql]\nkind = \"csv\"\ndir = \"./data\"\n";
+pub const CSV_CONFIG: &str =
+    "[storage]\ncold = \"sqlite:./cold.db\"\n\n[connectors.mysql]\nkind = \"csv\"\ndir = \"./data\"\n";
 
 /// A fresh folder with `volga.toml` and an empty `data/`.
 pub fn workspace() -> tempfile::TempDir {
@@ -79,17 +74,15 @@ pub fn workspace() -> tempfile::TempDir {
 
 /// Reads a CSV file into its header and rows of cells.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader =
-        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect();
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
     (header, rows)
+}
+
+/// Writes the reference example's `users.csv` and `orders.csv` into `dir/data`.
+pub fn write_inputs(dir: &Path, users: &[crate::reference::User], orders: &[crate::reference::Order]) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/users.csv"), crate::reference::users_csv(users)).unwrap();
+    std::fs::write(dir.join("data/orders.csv"), crate::reference::orders_csv(orders)).unwrap();
 }

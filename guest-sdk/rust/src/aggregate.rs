@@ -38,11 +38,8 @@ impl AggregateBuilder {
     /// A sliding window: rows with `T - d < ts <= T`, `d` written `"30s"`, `"1h"`, `"7d"`, `"1w"`;
     /// `"forever"` for all rows up to `T` (the default).
     pub fn window(mut self, window: &str) -> Self {
-        self.window = if window == "forever" {
-            wit::Window::Forever
-        } else {
-            wit::Window::Sliding(window.to_string())
-        };
+        self.window =
+            if window == "forever" { wit::Window::Forever } else { wit::Window::Sliding(window.to_string()) };
         self
     }
 

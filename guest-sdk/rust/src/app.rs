@@ -86,9 +86,9 @@ impl Node {
     fn inputs(&self) -> Vec<u32> {
         match self {
             Node::Input(_) => vec![],
-            Node::Filter { input, .. }
-            | Node::Transform { input, .. }
-            | Node::Aggregate { input, .. } => vec![*input],
+            Node::Filter { input, .. } | Node::Transform { input, .. } | Node::Aggregate { input, .. } => {
+                vec![*input]
+            }
             Node::Join { left, right, .. } => vec![*left, *right],
         }
     }
@@ -190,13 +190,11 @@ impl App {
                     right_on: join.right_on.clone(),
                     how: join.how,
                 }),
-                Node::Aggregate { input, keys, aggregates } => {
-                    wit::Node::Aggregate(wit::AggregateNode {
-                        input: at(input),
-                        keys: keys.clone(),
-                        aggregates: aggregates.iter().map(Aggregate::to_wit).collect(),
-                    })
-                }
+                Node::Aggregate { input, keys, aggregates } => wit::Node::Aggregate(wit::AggregateNode {
+                    input: at(input),
+                    keys: keys.clone(),
+                    aggregates: aggregates.iter().map(Aggregate::to_wit).collect(),
+                }),
             });
         }
         wit::PipelineDef { inputs, nodes, output: renumber[output as usize] }
@@ -229,7 +227,14 @@ impl Stream {
         Stream { graph: self.graph.clone(), node }
     }
 
-    fn register(&self, kind: wit::LambdaKind, location: &Location, call: LambdaFn, input: Vec<FieldDef>, output: Option<Vec<FieldDef>>) -> u32 {
+    fn register(
+        &self,
+        kind: wit::LambdaKind,
+        location: &Location,
+        call: LambdaFn,
+        input: Vec<FieldDef>,
+        output: Option<Vec<FieldDef>>,
+    ) -> u32 {
         let mut graph = self.graph.borrow_mut();
         let id = graph.lambdas.len() as u32;
         let verb = match kind {
@@ -278,7 +283,13 @@ impl Stream {
             }
             Ok((crate::lambda::encode_batch::<O>(&rows), index))
         }));
-        let lambda = self.register(wit::LambdaKind::Transform, Location::caller(), call, T::fields(), Some(O::fields()));
+        let lambda = self.register(
+            wit::LambdaKind::Transform,
+            Location::caller(),
+            call,
+            T::fields(),
+            Some(O::fields()),
+        );
         self.then(Node::Transform { input: self.node, lambda })
     }
 

@@ -39,8 +39,9 @@ pub fn filter(build: fn() -> App, lambda: u32, rows: Batch) -> Result<Vec<bool>,
 pub fn transform(build: fn() -> App, lambda: u32, rows: Batch) -> Result<TransformOutput, String> {
     with_app(build, |app| {
         app.with_lambda(lambda, |l| match &l.call {
-            LambdaFn::Transform(f) => f(Columns::new(rows))
-                .map(|(rows, input_index)| TransformOutput { rows, input_index }),
+            LambdaFn::Transform(f) => {
+                f(Columns::new(rows)).map(|(rows, input_index)| TransformOutput { rows, input_index })
+            }
             LambdaFn::Filter(_) => Err(format!("lambda {lambda} is not a transform")),
         })
         .unwrap_or_else(|| Err(format!("no lambda {lambda}")))

@@ -65,9 +65,7 @@ pub use volga_guest_derive::Dataset;
 
 /// Everything a pipeline crate usually needs.
 pub mod prelude {
-    pub use crate::{
-        App, Avg, Count, Dataset, Join, Max, Min, Source, Stream, Sum, Timestamp,
-    };
+    pub use crate::{App, Avg, Count, Dataset, Join, Max, Min, Source, Stream, Sum, Timestamp};
 }
 
 /// Exports a pipeline: `export_pipeline!(build)` where `fn build() -> App`.

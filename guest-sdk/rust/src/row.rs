@@ -22,12 +22,7 @@ pub struct FieldDef {
 
 impl FieldDef {
     pub(crate) fn to_wit(&self) -> wit::FieldDef {
-        wit::FieldDef {
-            name: self.name.to_string(),
-            ty: self.ty,
-            key: self.key,
-            timestamp: self.timestamp,
-        }
+        wit::FieldDef { name: self.name.to_string(), ty: self.ty, key: self.key, timestamp: self.timestamp }
     }
 }
 
@@ -90,9 +85,8 @@ impl Columns {
             }
             None => return Err(format!("batch has no column {index} (`{name}`)")),
         }
-        let column = self.columns[index]
-            .take()
-            .ok_or_else(|| format!("batch column `{name}` taken twice"))?;
+        let column =
+            self.columns[index].take().ok_or_else(|| format!("batch column `{name}` taken twice"))?;
         let len = data_len(&column.data);
         if len != self.len || column.nulls.as_ref().is_some_and(|n| n.len() != self.len) {
             return Err(format!("batch column `{name}` has {len} values for {} rows", self.len));

@@ -37,22 +37,11 @@ impl Accumulator {
     pub fn new(function: AggregateFn, scalar: Option<ScalarType>) -> Self {
         match function {
             AggregateFn::Count => Accumulator::Count(0),
-            AggregateFn::Sum if scalar == Some(ScalarType::Float) => {
-                Accumulator::SumFloat(ExactSum::new())
-            }
+            AggregateFn::Sum if scalar == Some(ScalarType::Float) => Accumulator::SumFloat(ExactSum::new()),
             AggregateFn::Sum => Accumulator::SumInt(0),
-            AggregateFn::Avg => Accumulator::Avg {
-                sum: ExactSum::new(),
-                count: 0,
-            },
-            AggregateFn::Min => Accumulator::Extreme {
-                values: BTreeMap::new(),
-                max: false,
-            },
-            AggregateFn::Max => Accumulator::Extreme {
-                values: BTreeMap::new(),
-                max: true,
-            },
+            AggregateFn::Avg => Accumulator::Avg { sum: ExactSum::new(), count: 0 },
+            AggregateFn::Min => Accumulator::Extreme { values: BTreeMap::new(), max: false },
+            AggregateFn::Max => Accumulator::Extreme { values: BTreeMap::new(), max: true },
         }
     }
 
@@ -91,19 +80,13 @@ impl Accumulator {
     pub fn value(&self) -> Value {
         match self {
             Accumulator::Count(n) => Value::Int(*n),
-            Accumulator::SumInt(sum) => {
-                Value::Int((*sum).clamp(i64::MIN as i128, i64::MAX as i128) as i64)
-            }
+            Accumulator::SumInt(sum) => Value::Int((*sum).clamp(i64::MIN as i128, i64::MAX as i128) as i64),
             Accumulator::SumFloat(sum) => Value::Float(F64(sum.value())),
             Accumulator::Avg { count: 0, .. } => Value::Null,
             // One rounding of the exact sum, then one division: `math.fsum(xs) / len(xs)`.
             Accumulator::Avg { sum, count } => Value::Float(F64(sum.value() / *count as f64)),
             Accumulator::Extreme { values, max } => {
-                let extreme = if *max {
-                    values.keys().next_back()
-                } else {
-                    values.keys().next()
-                };
+                let extreme = if *max { values.keys().next_back() } else { values.keys().next() };
                 extreme.cloned().unwrap_or(Value::Null)
             }
         }
@@ -155,9 +138,6 @@ mod tests {
         let mut field = Accumulator::new(AggregateFn::Count, Some(ScalarType::Int));
         field.update(Some(&Value::Null), 1);
         field.update(Some(&Value::Int(1)), 1);
-        assert_eq!(
-            (rows.value(), field.value()),
-            (Value::Int(2), Value::Int(1))
-        );
+        assert_eq!((rows.value(), field.value()), (Value::Int(2), Value::Int(1)));
     }
 }

@@ -103,11 +103,7 @@ fn decompose(value: f64) -> (i64, i32) {
     let sign = if bits >> 63 == 1 { -1 } else { 1 };
     let biased = ((bits >> 52) & 0x7ff) as i32;
     let fraction = (bits & ((1 << 52) - 1)) as i64;
-    if biased == 0 {
-        (sign * fraction, -1074)
-    } else {
-        (sign * (fraction | (1 << 52)), biased - 1075)
-    }
+    if biased == 0 { (sign * fraction, -1074) } else { (sign * (fraction | (1 << 52)), biased - 1075) }
 }
 
 /// The value `|mantissa| * 2^exponent` in units of `2^-64`, if it is a whole number of units
@@ -137,10 +133,7 @@ struct SuperAccumulator {
 
 impl Default for SuperAccumulator {
     fn default() -> Self {
-        SuperAccumulator {
-            limbs: vec![0; LIMBS],
-            adds: 0,
-        }
+        SuperAccumulator { limbs: vec![0; LIMBS], adds: 0 }
     }
 }
 
@@ -156,18 +149,8 @@ impl SuperAccumulator {
         let (limb, shift) = (position / 32, position % 32);
         // Up to 128 + 31 bits, spread over at most five 32-bit digits.
         let low = magnitude << shift;
-        let high = if shift == 0 {
-            0
-        } else {
-            magnitude >> (128 - shift)
-        };
-        let digits = [
-            low as u32,
-            (low >> 32) as u32,
-            (low >> 64) as u32,
-            (low >> 96) as u32,
-            high as u32,
-        ];
+        let high = if shift == 0 { 0 } else { magnitude >> (128 - shift) };
+        let digits = [low as u32, (low >> 32) as u32, (low >> 64) as u32, (low >> 96) as u32, high as u32];
         for (i, digit) in digits.into_iter().enumerate() {
             if digit != 0 {
                 let d = digit as i64;
@@ -221,8 +204,8 @@ fn round_magnitude(digits: &[u32]) -> f64 {
     }
     // Keep 53 bits, round on the next one and the sticky rest.
     let lowest_kept = highest_bit - 52;
-    let mut mantissa = (lowest_kept..=highest_bit)
-        .fold(0u64, |acc, i| acc | ((bit(i) as u64) << (i - lowest_kept)));
+    let mut mantissa =
+        (lowest_kept..=highest_bit).fold(0u64, |acc, i| acc | ((bit(i) as u64) << (i - lowest_kept)));
     let round_bit = bit(lowest_kept - 1);
     let sticky = (0..lowest_kept - 1).any(bit);
     let mut exponent = lowest_kept as i32 - 1074;

@@ -17,17 +17,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<()> {
-    let report = build_guest(
-        &args.guest_dir,
-        &args.output,
-        &config.cache_dir(),
-        &mut |line| eprintln!("{line}"),
-    )?;
-    println!(
-        "built {} ({} KiB, {:?} toolchain)",
-        report.output.display(),
-        report.bytes / 1024,
-        report.route
-    );
+    let report =
+        build_guest(&args.guest_dir, &args.output, &config.cache_dir(), &mut |line| eprintln!("{line}"))?;
+    println!("built {} ({} KiB, {:?} toolchain)", report.output.display(), report.bytes / 1024, report.route);
     Ok(())
 }

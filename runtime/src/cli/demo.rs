@@ -43,20 +43,11 @@ pub fn run(args: Args) -> Result<()> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let wasm = dir.join("on_sale_user_spent.wasm");
-    println!(
-        "1. building the example pipeline {}",
-        example_dir().display()
-    );
-    let built = build_guest(&example_dir(), &wasm, &default_cache_dir(), &mut |line| {
-        println!("   {line}")
-    })?;
+    println!("1. building the example pipeline {}", example_dir().display());
+    let built = build_guest(&example_dir(), &wasm, &default_cache_dir(), &mut |line| println!("   {line}"))?;
     println!("   -> {} ({} KiB)", wasm.display(), built.bytes / 1024);
 
-    let spec = SampleSpec {
-        users: args.users,
-        orders: args.orders,
-        ..SampleSpec::default()
-    };
+    let spec = SampleSpec { users: args.users, orders: args.orders, ..SampleSpec::default() };
     write_sample(&dir.join("data"), &spec).context("writing sample data")?;
     std::fs::write(dir.join("volga.toml"), CONFIG)?;
     println!(
@@ -67,17 +58,11 @@ pub fn run(args: Args) -> Result<()> {
     );
 
     let config = Config::load(Some(&dir.join("volga.toml")))?;
-    println!(
-        "3. materializing offline (sources tagged `offline`, cold store {})",
-        config.storage.cold
-    );
+    println!("3. materializing offline (sources tagged `offline`, cold store {})", config.storage.cold);
     let report = materialize_offline(
         &config,
         &wasm,
-        &OfflineOptions {
-            progress: super::progress(),
-            ..OfflineOptions::default()
-        },
+        &OfflineOptions { progress: super::progress(), ..OfflineOptions::default() },
     )?;
     super::materialize::print_report(&report);
 

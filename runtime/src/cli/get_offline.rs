@@ -28,11 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<()> {
-    let format = if args.format == "json" {
-        Format::Json
-    } else {
-        Format::Csv
-    };
+    let format = if args.format == "json" { Format::Json } else { Format::Csv };
     let path = config.cold_store_path()?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
@@ -41,22 +37,10 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
             Some(file) => Box::new(std::io::BufWriter::new(std::fs::File::create(file)?)),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
-        let rows = export(
-            &store,
-            &args.dataset,
-            args.start,
-            args.end,
-            format,
-            &mut *out,
-        )
-        .await?;
+        let rows = export(&store, &args.dataset, args.start, args.end, format, &mut *out).await?;
         out.flush()?;
         if let Some(file) = &args.output {
-            eprintln!(
-                "wrote {rows} rows of {} to {}",
-                args.dataset,
-                file.display()
-            );
+            eprintln!("wrote {rows} rows of {} to {}", args.dataset, file.display());
         }
         Ok(())
     })

@@ -24,9 +24,7 @@ pub struct Args {
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((dataset, tag)) if !dataset.is_empty() && !tag.is_empty() => {
-            Ok((dataset.into(), tag.into()))
-        }
+        Some((dataset, tag)) if !dataset.is_empty() && !tag.is_empty() => Ok((dataset.into(), tag.into())),
         _ => Err(format!("expected DATASET=TAG, got `{text}`")),
     }
 }
@@ -50,10 +48,7 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
 /// Prints what an offline job read and wrote.
 pub fn print_report(report: &OfflineReport) {
     for source in &report.sources {
-        println!(
-            "read {:>10} rows of {} from {}",
-            source.rows, source.dataset, source.location
-        );
+        println!("read {:>10} rows of {} from {}", source.rows, source.dataset, source.location);
     }
     for (dataset, rows) in &report.written {
         println!("wrote {:>9} rows of {dataset} history", rows);

@@ -29,11 +29,7 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
         Action::Status => {
             let dir = OfflineToolchain::dir(&cache);
             let ready = dir.join(".ready").exists();
-            println!(
-                "{} ({})",
-                dir.display(),
-                if ready { "ready" } else { "not prepared" }
-            );
+            println!("{} ({})", dir.display(), if ready { "ready" } else { "not prepared" });
         }
     }
     Ok(())

@@ -26,18 +26,14 @@ impl Connector for CsvSource {
     type Config = CsvConfig;
 
     fn open(config: &CsvConfig, settings: &Config) -> Result<Self, ConnectorError> {
-        Ok(CsvSource {
-            dir: settings.resolve(&config.dir),
-        })
+        Ok(CsvSource { dir: settings.resolve(&config.dir) })
     }
 }
 
 impl CsvSource {
     /// A source over the files of `dir`.
     pub fn new(dir: &Path) -> Self {
-        CsvSource {
-            dir: dir.to_path_buf(),
-        }
+        CsvSource { dir: dir.to_path_buf() }
     }
 
     fn path(&self, table: &str) -> PathBuf {
@@ -50,36 +46,24 @@ impl TableSource for CsvSource {
         file_name(&self.path(table))
     }
 
-    fn read_table(
-        &self,
-        table: &str,
-        dataset: &str,
-        schema: &Schema,
-    ) -> Result<Vec<Row>, ConnectorError> {
+    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError> {
         let path = self.path(table);
         let file = file_name(&path);
-        let io = |e: csv::Error| ConnectorError::Io {
-            file: file.clone(),
-            message: e.to_string(),
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_path(&path)
-            .map_err(io)?;
+        let io = |e: csv::Error| ConnectorError::Io { file: file.clone(), message: e.to_string() };
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(&path).map_err(io)?;
         let headers = reader.headers().map_err(io)?.clone();
         let columns: Vec<usize> = schema
             .fields
             .iter()
             .map(|field| {
-                headers
-                    .iter()
-                    .position(|h| h.trim() == field.name)
-                    .ok_or_else(|| ConnectorError::MissingColumn {
+                headers.iter().position(|h| h.trim() == field.name).ok_or_else(|| {
+                    ConnectorError::MissingColumn {
                         file: file.clone(),
                         column: field.name.clone(),
                         dataset: dataset.to_string(),
                         found: headers.iter().collect::<Vec<_>>().join(", "),
-                    })
+                    }
+                })
             })
             .collect::<Result<_, _>>()?;
         let mut rows = Vec::new();
@@ -89,13 +73,12 @@ impl TableSource for CsvSource {
             let mut row = Vec::with_capacity(columns.len());
             for (field, &column) in schema.fields.iter().zip(&columns) {
                 let text = record.get(column).unwrap_or("");
-                let value =
-                    parse_cell(field.ty, text).map_err(|message| ConnectorError::Value {
-                        file: file.clone(),
-                        line,
-                        column: field.name.clone(),
-                        message,
-                    })?;
+                let value = parse_cell(field.ty, text).map_err(|message| ConnectorError::Value {
+                    file: file.clone(),
+                    line,
+                    column: field.name.clone(),
+                    message,
+                })?;
                 row.push(value);
             }
             rows.push(row);

@@ -44,58 +44,31 @@ impl TableSource for SqliteSource {
         format!("{}#{table}", file_name(&self.path))
     }
 
-    fn read_table(
-        &self,
-        table: &str,
-        dataset: &str,
-        schema: &Schema,
-    ) -> Result<Vec<Row>, ConnectorError> {
+    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError> {
         let location = self.locate(table);
-        let io = |e: sqlx::Error| ConnectorError::Io {
-            file: location.clone(),
-            message: e.to_string(),
-        };
+        let io = |e: sqlx::Error| ConnectorError::Io { file: location.clone(), message: e.to_string() };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
-            .map_err(|e| ConnectorError::Io {
-                file: location.clone(),
-                message: e.to_string(),
-            })?;
-        let columns: Vec<String> = schema
-            .fields
-            .iter()
-            .map(|f| format!("\"{}\"", f.name))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM \"{}\"",
-            columns.join(", "),
-            table.replace('"', "\"\"")
-        );
+            .map_err(|e| ConnectorError::Io { file: location.clone(), message: e.to_string() })?;
+        let columns: Vec<String> = schema.fields.iter().map(|f| format!("\"{}\"", f.name)).collect();
+        let sql = format!("SELECT {} FROM \"{}\"", columns.join(", "), table.replace('"', "\"\""));
         let records: Vec<SqliteRow> = runtime.block_on(async {
-            let options = SqliteConnectOptions::new()
-                .filename(&self.path)
-                .read_only(true);
+            let options = SqliteConnectOptions::new().filename(&self.path).read_only(true);
             let mut connection = SqliteConnection::connect_with(&options).await.map_err(io)?;
             // Identifiers are quoted with embedded quotes doubled; no value is interpolated.
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .fetch_all(&mut connection)
-                .await
-                .map_err(|e| match e {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch_all(&mut connection).await.map_err(
+                |e| match e {
                     sqlx::Error::Database(db) if db.message().contains("no such column") => {
                         ConnectorError::MissingColumn {
                             file: location.clone(),
-                            column: db
-                                .message()
-                                .rsplit(": ")
-                                .next()
-                                .unwrap_or_default()
-                                .to_string(),
+                            column: db.message().rsplit(": ").next().unwrap_or_default().to_string(),
                             dataset: dataset.to_string(),
                             found: "see the table's schema".into(),
                         }
                     }
                     other => io(other),
-                })
+                },
+            )
         })?;
         records
             .iter()
@@ -122,18 +95,12 @@ impl TableSource for SqliteSource {
                         }
                         let bad = |e: sqlx::Error| error(e.to_string());
                         Ok(match field.ty.scalar {
-                            ScalarType::Int => {
-                                Value::Int(record.try_get::<i64, _>(i).map_err(bad)?)
-                            }
+                            ScalarType::Int => Value::Int(record.try_get::<i64, _>(i).map_err(bad)?),
                             ScalarType::Float => {
                                 Value::Float(F64(record.try_get::<f64, _>(i).map_err(bad)?))
                             }
-                            ScalarType::Str => {
-                                Value::str(&record.try_get::<String, _>(i).map_err(bad)?)
-                            }
-                            ScalarType::Bool => {
-                                Value::Bool(record.try_get::<bool, _>(i).map_err(bad)?)
-                            }
+                            ScalarType::Str => Value::str(&record.try_get::<String, _>(i).map_err(bad)?),
+                            ScalarType::Bool => Value::Bool(record.try_get::<bool, _>(i).map_err(bad)?),
                             ScalarType::Timestamp => match record.try_get::<i64, _>(i) {
                                 Ok(ms) => Value::Int(ms),
                                 Err(_) => Value::Int(

@@ -42,12 +42,7 @@ pub struct JoinSpec {
 /// As-of joins a collection with a keyed dataset.
 pub trait AsOfJoin<'scope> {
     /// Joins every left update with `right` as of its time (see the module docs).
-    fn join_as_of(
-        self,
-        right: RowCollection<'scope>,
-        spec: JoinSpec,
-        name: &str,
-    ) -> RowCollection<'scope>;
+    fn join_as_of(self, right: RowCollection<'scope>, spec: JoinSpec, name: &str) -> RowCollection<'scope>;
 }
 
 /// The live rows of one right key.
@@ -104,19 +99,13 @@ fn apply_right(
 }
 
 impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
-    fn join_as_of(
-        self,
-        right: RowCollection<'scope>,
-        spec: JoinSpec,
-        name: &str,
-    ) -> RowCollection<'scope> {
+    fn join_as_of(self, right: RowCollection<'scope>, spec: JoinSpec, name: &str) -> RowCollection<'scope> {
         let left_keys = spec.left_keys.clone();
         let right_keys = spec.right_keys.clone();
         let left_pact =
             Exchange::new(move |(row, _, _): &Update| key_hash(left_keys.iter().map(|&i| &row[i])));
-        let right_pact = Exchange::new(move |(row, _, _): &Update| {
-            key_hash(right_keys.iter().map(|&i| &row[i]))
-        });
+        let right_pact =
+            Exchange::new(move |(row, _, _): &Update| key_hash(right_keys.iter().map(|&i| &row[i])));
         let name = format!("AsOfJoin({name})");
         self.inner
             .binary_frontier(right.inner, left_pact, right_pact, &name, move |_, _| {
@@ -142,11 +131,10 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                             right_pending.push(time, (row, diff));
                         }
                     });
-                    let frontier =
-                        match (frontier_time(left_frontier), frontier_time(right_frontier)) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
+                    let frontier = match (frontier_time(left_frontier), frontier_time(right_frontier)) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     let lefts = left_pending.take_before(frontier);
                     let mut rights = right_pending.take_before(frontier).into_iter().peekable();
                     if !lefts.is_empty() {
@@ -156,19 +144,16 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                             // Right updates up to and including this time come first.
                             let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= time));
                             apply_right(&mut state, &spec, due);
-                            let key: Vec<Value> =
-                                spec.left_keys.iter().map(|&i| row[i].clone()).collect();
+                            let key: Vec<Value> = spec.left_keys.iter().map(|&i| row[i].clone()).collect();
                             let matched = if key.contains(&Value::Null) {
                                 None
                             } else {
                                 state.get(&key).and_then(|v| v.current(spec.right_time))
                             };
                             let appended: Vec<Value> = match (matched, spec.how) {
-                                (Some(right_row), _) => spec
-                                    .right_values
-                                    .iter()
-                                    .map(|&i| right_row[i].clone())
-                                    .collect(),
+                                (Some(right_row), _) => {
+                                    spec.right_values.iter().map(|&i| right_row[i].clone()).collect()
+                                }
                                 (None, JoinHow::Left) => nulls.clone(),
                                 (None, JoinHow::Inner) => continue,
                             };

@@ -10,8 +10,7 @@ use timely::dataflow::operators::vec::Map;
 
 use super::wasm_filter::LambdaCall;
 use super::{
-    AggregateSpec, AsOfJoin, Failure, JoinSpec, RowCollection, WasmFilter, WasmTransform,
-    WindowAggregate,
+    AggregateSpec, AsOfJoin, Failure, JoinSpec, RowCollection, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::plan::{DatasetBody, Op, Plan};
 use crate::value::Row;
@@ -56,9 +55,7 @@ fn render_one<'scope>(
     if let Some(collection) = rendered.get(name) {
         return collection.clone();
     }
-    let dataset = plan
-        .dataset(name)
-        .expect("targets and inputs are validated datasets");
+    let dataset = plan.dataset(name).expect("targets and inputs are validated datasets");
     let DatasetBody::Derived(graph) = &dataset.body else {
         panic!("source dataset `{name}` was not given a collection");
     };
@@ -66,16 +63,7 @@ fn render_one<'scope>(
     for node in &graph.nodes {
         let collection = match &node.op {
             Op::Input { dataset } => render_one(plan, dataset, rendered, context),
-            Op::Filter {
-                input,
-                lambda,
-                projection,
-            }
-            | Op::Transform {
-                input,
-                lambda,
-                projection,
-            } => {
+            Op::Filter { input, lambda, projection } | Op::Transform { input, lambda, projection } => {
                 let call = LambdaCall {
                     guest: context.guest.clone(),
                     lambda: *lambda,
@@ -87,20 +75,10 @@ fn render_one<'scope>(
                 if matches!(node.op, Op::Filter { .. }) {
                     nodes[*input].clone().wasm_filter(call)
                 } else {
-                    nodes[*input]
-                        .clone()
-                        .wasm_transform(call, node.schema.clone())
+                    nodes[*input].clone().wasm_transform(call, node.schema.clone())
                 }
             }
-            Op::Join {
-                left,
-                right,
-                left_keys,
-                right_keys,
-                key_copies,
-                right_values,
-                how,
-            } => {
+            Op::Join { left, right, left_keys, right_keys, key_copies, right_values, how } => {
                 let spec = JoinSpec {
                     left_keys: left_keys.clone(),
                     right_keys: right_keys.clone(),
@@ -109,15 +87,9 @@ fn render_one<'scope>(
                     right_time: graph.nodes[*right].schema.timestamp_index(),
                     how: *how,
                 };
-                nodes[*left]
-                    .clone()
-                    .join_as_of(nodes[*right].clone(), spec, &node.label)
+                nodes[*left].clone().join_as_of(nodes[*right].clone(), spec, &node.label)
             }
-            Op::Aggregate {
-                input,
-                keys,
-                aggregates,
-            } => {
+            Op::Aggregate { input, keys, aggregates } => {
                 let input_schema = &graph.nodes[*input].schema;
                 let spec = AggregateSpec {
                     keys: keys.clone(),
@@ -127,9 +99,7 @@ fn render_one<'scope>(
                         .map(|a| a.on.map(|i| input_schema.fields[i].ty.scalar))
                         .collect(),
                 };
-                nodes[*input]
-                    .clone()
-                    .window_aggregate(spec, &format!("{name}: {}", node.label))
+                nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
             }
         };
         nodes.push(collection);
@@ -142,13 +112,7 @@ fn render_one<'scope>(
         let projection = graph.projection.clone();
         output
             .inner
-            .map(move |(row, time, diff)| {
-                (
-                    projection.iter().map(|&i| row[i].clone()).collect(),
-                    time,
-                    diff,
-                )
-            })
+            .map(move |(row, time, diff)| (projection.iter().map(|&i| row[i].clone()).collect(), time, diff))
             .as_collection()
     };
     rendered.insert(name.to_string(), collection.clone());

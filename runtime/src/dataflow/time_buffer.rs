@@ -12,10 +12,7 @@ pub(crate) struct TimeBuffer<T> {
 
 impl<T> Default for TimeBuffer<T> {
     fn default() -> Self {
-        TimeBuffer {
-            items: Vec::new(),
-            sorted: true,
-        }
+        TimeBuffer { items: Vec::new(), sorted: true }
     }
 }
 

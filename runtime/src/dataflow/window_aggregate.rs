@@ -81,21 +81,13 @@ impl State {
             if let Window::Sliding(width) = aggregate.window {
                 match windows.iter_mut().find(|w| w.width == width) {
                     Some(window) => window.aggregates.push(index),
-                    None => windows.push(SlidingWindow {
-                        width,
-                        aggregates: vec![index],
-                        rows: VecDeque::new(),
-                    }),
+                    None => {
+                        windows.push(SlidingWindow { width, aggregates: vec![index], rows: VecDeque::new() })
+                    }
                 }
             }
         }
-        State {
-            spec,
-            keys: HashMap::new(),
-            states: Vec::new(),
-            windows,
-            touched: Vec::new(),
-        }
+        State { spec, keys: HashMap::new(), states: Vec::new(), windows, touched: Vec::new() }
     }
 
     fn key_id(&mut self, row: &Row) -> u32 {
@@ -111,12 +103,7 @@ impl State {
             .zip(&self.spec.input_types)
             .map(|(a, ty)| Accumulator::new(a.function, *ty))
             .collect();
-        self.states.push(KeyState {
-            key: key.clone(),
-            accumulators,
-            current: None,
-            touched_at: None,
-        });
+        self.states.push(KeyState { key: key.clone(), accumulators, current: None, touched_at: None });
         self.keys.insert(key, id);
         id
     }
@@ -147,10 +134,7 @@ impl State {
     }
 
     fn next_expiry(&self) -> Option<Time> {
-        self.windows
-            .iter()
-            .filter_map(SlidingWindow::next_expiry)
-            .min()
+        self.windows.iter().filter_map(SlidingWindow::next_expiry).min()
     }
 
     /// Removes the rows that leave their windows at `time`.
@@ -186,8 +170,7 @@ impl State {
 impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
     fn window_aggregate(self, spec: AggregateSpec, name: &str) -> RowCollection<'scope> {
         let keys = spec.keys.clone();
-        let pact =
-            Exchange::new(move |(row, _, _): &Update| key_hash(keys.iter().map(|&i| &row[i])));
+        let pact = Exchange::new(move |(row, _, _): &Update| key_hash(keys.iter().map(|&i| &row[i])));
         let name = format!("WindowAggregate({name})");
         self.inner
             .unary_frontier(pact, &name, move |_, _| {

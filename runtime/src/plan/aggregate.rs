@@ -69,18 +69,9 @@ pub struct AggregatePlan {
 
 impl AggregatePlan {
     /// Validates `def` against the input schema; the error names the aggregate.
-    pub(crate) fn new(
-        input: &Schema,
-        def: &spec::AggregateDef,
-    ) -> Result<AggregatePlan, (String, String)> {
-        let label = || {
-            format!(
-                "aggregate {:?}({}) into `{}`",
-                def.kind,
-                def.on.as_deref().unwrap_or(""),
-                def.into
-            )
-        };
+    pub(crate) fn new(input: &Schema, def: &spec::AggregateDef) -> Result<AggregatePlan, (String, String)> {
+        let label =
+            || format!("aggregate {:?}({}) into `{}`", def.kind, def.on.as_deref().unwrap_or(""), def.into);
         let err = |message: String| (label(), message);
         let function = match def.kind {
             spec::AggregateKind::Count => AggregateFn::Count,
@@ -100,12 +91,11 @@ impl AggregatePlan {
         let on = match &def.on {
             None if function == AggregateFn::Count => None,
             None => return Err(err(format!("{function} needs a field (`on`)"))),
-            Some(name) => Some(input.index_of(name).ok_or_else(|| {
-                err(format!(
-                    "no field `{name}` in its input ({})",
-                    input.describe()
-                ))
-            })?),
+            Some(name) => Some(
+                input
+                    .index_of(name)
+                    .ok_or_else(|| err(format!("no field `{name}` in its input ({})", input.describe())))?,
+            ),
         };
         let input_scalar = on.map(|i| input.fields[i].ty.scalar);
         let numeric = matches!(input_scalar, Some(ScalarType::Int | ScalarType::Float));
@@ -113,9 +103,7 @@ impl AggregatePlan {
             AggregateFn::Count => FieldType::required(ScalarType::Int),
             AggregateFn::Sum if numeric => FieldType::required(input_scalar.expect("numeric")),
             AggregateFn::Avg if numeric => FieldType::optional(ScalarType::Float),
-            AggregateFn::Min | AggregateFn::Max
-                if input_scalar.is_some_and(|s| s != ScalarType::Bool) =>
-            {
+            AggregateFn::Min | AggregateFn::Max if input_scalar.is_some_and(|s| s != ScalarType::Bool) => {
                 FieldType::optional(input_scalar.expect("checked"))
             }
             _ => {
@@ -125,12 +113,6 @@ impl AggregatePlan {
                 )));
             }
         };
-        Ok(AggregatePlan {
-            function,
-            on,
-            window,
-            into: def.into.clone(),
-            ty,
-        })
+        Ok(AggregatePlan { function, on, window, into: def.into.clone(), ty })
     }
 }

@@ -146,10 +146,7 @@ pub(super) fn build(
             spec::Node::Input(name) => {
                 let label = name.to_string();
                 if !def.inputs.contains(name) {
-                    return Err(op_err(
-                        &label,
-                        format!("`{name}` is not among the pipeline's inputs"),
-                    ));
+                    return Err(op_err(&label, format!("`{name}` is not among the pipeline's inputs")));
                 }
                 let input = plan.dataset(name).ok_or_else(|| {
                     op_err(
@@ -161,9 +158,7 @@ pub(super) fn build(
                     )
                 })?;
                 Node {
-                    op: Op::Input {
-                        dataset: name.clone(),
-                    },
+                    op: Op::Input { dataset: name.clone() },
                     schema: input.schema.clone(),
                     label,
                     events: input.is_event_stream(),
@@ -172,15 +167,12 @@ pub(super) fn build(
             spec::Node::Filter(l) | spec::Node::Transform(l) => {
                 let input = earlier(l.input, "its input")?;
                 let is_filter = matches!(node, spec::Node::Filter(_));
-                let lambda = plan.lambdas.get(l.lambda as usize).ok_or_else(|| {
-                    op_err(&format!("node #{index}"), format!("no lambda {}", l.lambda))
-                })?;
+                let lambda = plan
+                    .lambdas
+                    .get(l.lambda as usize)
+                    .ok_or_else(|| op_err(&format!("node #{index}"), format!("no lambda {}", l.lambda)))?;
                 let label = lambda.name.clone();
-                let expected = if is_filter {
-                    LambdaKind::Filter
-                } else {
-                    LambdaKind::Transform
-                };
+                let expected = if is_filter { LambdaKind::Filter } else { LambdaKind::Transform };
                 if lambda.kind != expected {
                     return Err(op_err(
                         &label,
@@ -217,34 +209,18 @@ pub(super) fn build(
                 };
                 if is_filter {
                     Node {
-                        op: Op::Filter {
-                            input,
-                            lambda: lambda.id,
-                            projection,
-                        },
+                        op: Op::Filter { input, lambda: lambda.id, projection },
                         schema: in_schema.clone(),
                         label,
                         events,
                     }
                 } else {
                     let schema = lambda.output.clone().expect("transform has an output type");
-                    Node {
-                        op: Op::Transform {
-                            input,
-                            lambda: lambda.id,
-                            projection,
-                        },
-                        schema,
-                        label,
-                        events,
-                    }
+                    Node { op: Op::Transform { input, lambda: lambda.id, projection }, schema, label, events }
                 }
             }
             spec::Node::Join(j) => {
-                let (left, right) = (
-                    earlier(j.left, "its left side")?,
-                    earlier(j.right, "its right side")?,
-                );
+                let (left, right) = (earlier(j.left, "its left side")?, earlier(j.right, "its right side")?);
                 let label = format!(
                     "join #{index} {} on {}",
                     nodes[right].label,
@@ -265,12 +241,7 @@ pub(super) fn build(
                     ));
                 }
                 join_node(&nodes[left].schema, &nodes[right].schema, j, left, right)
-                    .map(|(op, schema)| Node {
-                        op,
-                        schema,
-                        label: label.clone(),
-                        events: true,
-                    })
+                    .map(|(op, schema)| Node { op, schema, label: label.clone(), events: true })
                     .map_err(|m| op_err(&label, m))?
             }
             spec::Node::Aggregate(a) => {
@@ -286,12 +257,7 @@ pub(super) fn build(
                     ));
                 }
                 aggregate_node(&nodes[input].schema, a, input)
-                    .map(|(op, schema)| Node {
-                        op,
-                        schema,
-                        label: label.clone(),
-                        events: false,
-                    })
+                    .map(|(op, schema)| Node { op, schema, label: label.clone(), events: false })
                     .map_err(|(op, m)| op_err(&op.unwrap_or(label.clone()), m))?
             }
         };
@@ -299,19 +265,11 @@ pub(super) fn build(
     }
     let output = def.output as usize;
     if output >= nodes.len() {
-        return Err(op_err(
-            "pipeline",
-            format!("output node #{output} does not exist"),
-        ));
+        return Err(op_err("pipeline", format!("output node #{output} does not exist")));
     }
     let projection = match_declared(declared, &nodes[output])
         .map_err(|m| op_err(&format!("output of {}", nodes[output].label), m))?;
-    Ok(Graph {
-        inputs: def.inputs.clone(),
-        nodes,
-        output,
-        projection,
-    })
+    Ok(Graph { inputs: def.inputs.clone(), nodes, output, projection })
 }
 
 fn join_node(
@@ -344,17 +302,10 @@ fn join_node(
     let mut left_keys = Vec::new();
     for &rk in &right_keys {
         let name = &right.fields[rk].name;
-        let pos = j
-            .right_on
-            .iter()
-            .position(|r| r == name)
-            .expect("checked above");
+        let pos = j.right_on.iter().position(|r| r == name).expect("checked above");
         let left_name = &j.left_on[pos];
         let li = left.index_of(left_name).ok_or_else(|| {
-            format!(
-                "left_on field `{left_name}` is not in the left side ({})",
-                left.describe()
-            )
+            format!("left_on field `{left_name}` is not in the left side ({})", left.describe())
         })?;
         if left.fields[li].ty.scalar != right.fields[rk].ty.scalar {
             return Err(format!(
@@ -393,28 +344,12 @@ fn join_node(
                 field.name
             ));
         }
-        let ty = if how == JoinHow::Left {
-            FieldType::optional(field.ty.scalar)
-        } else {
-            field.ty
-        };
-        fields.push(Field {
-            name: field.name.clone(),
-            ty,
-            key: false,
-            timestamp: false,
-        });
+        let ty = if how == JoinHow::Left { FieldType::optional(field.ty.scalar) } else { field.ty };
+        fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
         right_values.push(i);
     }
-    let op = Op::Join {
-        left: left_node,
-        right: right_node,
-        left_keys,
-        right_keys,
-        key_copies,
-        right_values,
-        how,
-    };
+    let op =
+        Op::Join { left: left_node, right: right_node, left_keys, right_keys, key_copies, right_values, how };
     Ok((op, Schema { fields }))
 }
 
@@ -430,25 +365,14 @@ fn aggregate_node(
     let mut keys = Vec::new();
     for key in &a.keys {
         let index = input.index_of(key).ok_or_else(|| {
-            (
-                None,
-                format!(
-                    "key `{key}` is not a field of its input ({})",
-                    input.describe()
-                ),
-            )
+            (None, format!("key `{key}` is not a field of its input ({})", input.describe()))
         })?;
         let field = &input.fields[index];
         if field.timestamp {
             return Err((None, format!("cannot group by the timestamp field `{key}`")));
         }
         keys.push(index);
-        fields.push(Field {
-            name: key.clone(),
-            ty: field.ty,
-            key: true,
-            timestamp: false,
-        });
+        fields.push(Field { name: key.clone(), ty: field.ty, key: true, timestamp: false });
     }
     let ts = &input.fields[input.timestamp_index()];
     fields.push(Field {
@@ -471,22 +395,10 @@ fn aggregate_node(
         {
             return Err((None, format!("window of `{}` must be positive", agg.into)));
         }
-        fields.push(Field {
-            name: agg.into.clone(),
-            ty: agg.ty,
-            key: false,
-            timestamp: false,
-        });
+        fields.push(Field { name: agg.into.clone(), ty: agg.ty, key: false, timestamp: false });
         aggregates.push(agg);
     }
-    Ok((
-        Op::Aggregate {
-            input: input_node,
-            keys,
-            aggregates,
-        },
-        Schema { fields },
-    ))
+    Ok((Op::Aggregate { input: input_node, keys, aggregates }, Schema { fields }))
 }
 
 /// Maps each declared field to the output node's column; the sets must agree.
@@ -508,10 +420,7 @@ fn match_declared(declared: &Schema, node: &Node) -> Result<Vec<usize>, String> 
         };
         let found = &computed.fields[index];
         if found.timestamp != field.timestamp {
-            return Err(format!(
-                "field `{}` is the timestamp on one side only",
-                field.name
-            ));
+            return Err(format!("field `{}` is the timestamp on one side only", field.name));
         }
         if found.ty != field.ty {
             return Err(format!(
@@ -529,12 +438,7 @@ fn match_declared(declared: &Schema, node: &Node) -> Result<Vec<usize>, String> 
         }
         projection.push(index);
     }
-    if let Some(missing) = computed
-        .fields
-        .iter()
-        .enumerate()
-        .find(|(i, _)| !projection.contains(i))
-    {
+    if let Some(missing) = computed.fields.iter().enumerate().find(|(i, _)| !projection.contains(i)) {
         return Err(format!(
             "the pipeline computes field `{}` ({}), which the dataset does not declare",
             missing.1.name, missing.1.ty

@@ -3,17 +3,12 @@
 use super::*;
 use crate::wasm::spec::{
     AggregateDef, AggregateKind, AggregateNode, DatasetDef, FieldDef, FieldType as WitType,
-    JoinHow as WitHow, JoinNode, LambdaDef, LambdaKind as WitKind, LambdaNode, Node as WitNode,
-    PipelineDef, ScalarType as S, SourceDef, Window as WitWindow,
+    JoinHow as WitHow, JoinNode, LambdaDef, LambdaKind as WitKind, LambdaNode, Node as WitNode, PipelineDef,
+    ScalarType as S, SourceDef, Window as WitWindow,
 };
 
 fn field(name: &str, ty: WitType, key: bool, timestamp: bool) -> FieldDef {
-    FieldDef {
-        name: name.into(),
-        ty,
-        key,
-        timestamp,
-    }
+    FieldDef { name: name.into(), ty, key, timestamp }
 }
 
 fn scalar(s: S) -> WitType {
@@ -28,11 +23,7 @@ fn users() -> DatasetDef {
             field("registered_at", scalar(S::Timestamp), false, true),
             field("name", scalar(S::Str), false, false),
         ],
-        sources: vec![SourceDef {
-            connector: "mysql".into(),
-            name: "users".into(),
-            tag: None,
-        }],
+        sources: vec![SourceDef { connector: "mysql".into(), name: "users".into(), tag: None }],
         pipeline: None,
     }
 }
@@ -46,11 +37,7 @@ fn orders() -> DatasetDef {
             field("purchased_at", scalar(S::Timestamp), false, true),
             field("product_price", scalar(S::Float), false, false),
         ],
-        sources: vec![SourceDef {
-            connector: "mysql".into(),
-            name: "orders".into(),
-            tag: None,
-        }],
+        sources: vec![SourceDef { connector: "mysql".into(), name: "orders".into(), tag: None }],
         pipeline: None,
     }
 }
@@ -78,10 +65,7 @@ fn example(avg_ty: WitType, right_on: &str, filter_field: &str) -> PipelineSpec 
             inputs: vec!["Order".into(), "User".into()],
             nodes: vec![
                 WitNode::Input("Order".into()),
-                WitNode::Filter(LambdaNode {
-                    input: 0,
-                    lambda: 0,
-                }),
+                WitNode::Filter(LambdaNode { input: 0, lambda: 0 }),
                 WitNode::Input("User".into()),
                 WitNode::Join(JoinNode {
                     left: 1,
@@ -115,31 +99,14 @@ fn example(avg_ty: WitType, right_on: &str, filter_field: &str) -> PipelineSpec 
 
 #[test]
 fn the_reference_example_validates() {
-    let plan = Plan::from_spec(&example(
-        WitType::Optional(S::Float),
-        "user_id",
-        "product_type",
-    ))
-    .unwrap();
+    let plan = Plan::from_spec(&example(WitType::Optional(S::Float), "user_id", "product_type")).unwrap();
     let features = plan.dataset("Features").unwrap();
-    let DatasetBody::Derived(graph) = &features.body else {
-        panic!("derived")
-    };
+    let DatasetBody::Derived(graph) = &features.body else { panic!("derived") };
     // The join adds the right key `user_id` the left side lacks, then the right's `name`.
     let join = &graph.nodes[3].schema;
     assert_eq!(
-        join.fields
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect::<Vec<_>>(),
-        [
-            "buyer_id",
-            "product_type",
-            "purchased_at",
-            "product_price",
-            "user_id",
-            "name"
-        ]
+        join.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["buyer_id", "product_type", "purchased_at", "product_price", "user_id", "name"]
     );
     assert!(!features.is_event_stream());
     assert!(plan.dataset("Order").unwrap().is_event_stream());
@@ -147,9 +114,7 @@ fn the_reference_example_validates() {
 
 #[test]
 fn a_declared_type_that_differs_names_dataset_field_and_operator() {
-    let err = Plan::from_spec(&example(scalar(S::Float), "user_id", "product_type"))
-        .unwrap_err()
-        .to_string();
+    let err = Plan::from_spec(&example(scalar(S::Float), "user_id", "product_type")).unwrap_err().to_string();
     assert!(err.contains("dataset `Features`"), "{err}");
     assert!(err.contains("group_by(user_id).aggregate"), "{err}");
     assert!(
@@ -160,44 +125,30 @@ fn a_declared_type_that_differs_names_dataset_field_and_operator() {
 
 #[test]
 fn a_join_must_match_the_right_sides_key() {
-    let err = Plan::from_spec(&example(
-        WitType::Optional(S::Float),
-        "name",
-        "product_type",
-    ))
-    .unwrap_err()
-    .to_string();
+    let err = Plan::from_spec(&example(WitType::Optional(S::Float), "name", "product_type"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("join #3")
-            && err.contains("must be exactly the right side's key fields [user_id]"),
+        err.contains("join #3") && err.contains("must be exactly the right side's key fields [user_id]"),
         "{err}"
     );
 }
 
 #[test]
 fn a_lambda_reading_a_missing_field_is_rejected() {
-    let err = Plan::from_spec(&example(WitType::Optional(S::Float), "user_id", "kind"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("filter at lib.rs:1") && err.contains("reads field `kind`"),
-        "{err}"
-    );
+    let err =
+        Plan::from_spec(&example(WitType::Optional(S::Float), "user_id", "kind")).unwrap_err().to_string();
+    assert!(err.contains("filter at lib.rs:1") && err.contains("reads field `kind`"), "{err}");
 }
 
 #[test]
 fn bad_windows_and_fields_of_aggregates_are_named() {
     let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
     let pipeline = spec.datasets[2].pipeline.as_mut().unwrap();
-    let WitNode::Aggregate(aggregate) = &mut pipeline.nodes[4] else {
-        panic!()
-    };
+    let WitNode::Aggregate(aggregate) = &mut pipeline.nodes[4] else { panic!() };
     aggregate.aggregates[0] = avg("7 days", "avg_7d");
     let err = Plan::from_spec(&spec).unwrap_err().to_string();
-    assert!(
-        err.contains("into `avg_7d`") && err.contains("invalid duration `7 days`"),
-        "{err}"
-    );
+    assert!(err.contains("into `avg_7d`") && err.contains("invalid duration `7 days`"), "{err}");
 }
 
 #[test]
@@ -205,8 +156,5 @@ fn datasets_need_exactly_one_timestamp() {
     let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
     spec.datasets[0].fields[1].timestamp = false;
     let err = Plan::from_spec(&spec).unwrap_err().to_string();
-    assert!(
-        err.contains("dataset `User`") && err.contains("no timestamp field"),
-        "{err}"
-    );
+    assert!(err.contains("dataset `User`") && err.contains("no timestamp field"), "{err}");
 }

@@ -92,10 +92,7 @@ impl ColdStore {
     /// Opens (creating if needed) the SQLite cold store at `path`.
     pub async fn open(path: &Path) -> Result<ColdStore, StoreError> {
         let location = path.display().to_string();
-        let sql = |source| StoreError::Sql {
-            location: location.clone(),
-            source,
-        };
+        let sql = |source| StoreError::Sql { location: location.clone(), source };
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
@@ -108,11 +105,7 @@ impl ColdStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(sql)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(sql)?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS _volga_datasets (
                 name TEXT PRIMARY KEY,
@@ -130,10 +123,7 @@ impl ColdStore {
     }
 
     fn sql(&self, source: sqlx::Error) -> StoreError {
-        StoreError::Sql {
-            location: self.location.clone(),
-            source,
-        }
+        StoreError::Sql { location: self.location.clone(), source }
     }
 
     fn staging(name: &str) -> String {
@@ -155,23 +145,15 @@ impl ColdStore {
             .execute(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE TABLE {staging} ({})",
-            columns.join(", ")
-        )))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.sql(e))?;
+        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {staging} ({})", columns.join(", "))))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
         Ok(())
     }
 
     /// Appends rows (in schema order) to the history being written for `name`.
-    pub async fn append(
-        &self,
-        name: &str,
-        schema: &Schema,
-        rows: &[Row],
-    ) -> Result<(), StoreError> {
+    pub async fn append(&self, name: &str, schema: &Schema, rows: &[Row]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -181,10 +163,7 @@ impl ColdStore {
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
         for chunk in rows.chunks(per_statement) {
             let row_params = format!("({})", vec!["?"; width].join(","));
-            let sql = format!(
-                "INSERT INTO {staging} VALUES {}",
-                vec![row_params; chunk.len()].join(",")
-            );
+            let sql = format!("INSERT INTO {staging} VALUES {}", vec![row_params; chunk.len()].join(","));
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {
                 for value in row {
@@ -206,8 +185,7 @@ impl ColdStore {
     pub async fn commit(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
         let table = quote(&meta.name);
         let staging = quote(&Self::staging(&meta.name));
-        let mut index_columns: Vec<String> =
-            meta.schema.key_names().iter().map(|k| quote(k)).collect();
+        let mut index_columns: Vec<String> = meta.schema.key_names().iter().map(|k| quote(k)).collect();
         index_columns.push(quote(meta.schema.timestamp_name()));
         let schema = serde_json::to_string(&meta.schema).expect("schemas serialize");
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
@@ -220,10 +198,7 @@ impl ColdStore {
                 index_columns.join(", ")
             ),
         ] {
-            sqlx::query(AssertSqlSafe(statement))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.sql(e))?;
+            sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
         }
         sqlx::query("INSERT OR REPLACE INTO _volga_datasets VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&meta.name)
@@ -269,17 +244,15 @@ impl ColdStore {
     pub async fn dataset(&self, name: &str) -> Result<DatasetMeta, StoreError> {
         let all = self.datasets().await?;
         let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
-        all.into_iter()
-            .find(|m| m.name == name)
-            .ok_or_else(|| StoreError::UnknownDataset {
-                name: name.to_string(),
-                location: self.location.clone(),
-                hint: if known.is_empty() {
-                    ": nothing is materialized yet (run `volga materialize-offline`)".into()
-                } else {
-                    format!(" (materialized: {})", known.join(", "))
-                },
-            })
+        all.into_iter().find(|m| m.name == name).ok_or_else(|| StoreError::UnknownDataset {
+            name: name.to_string(),
+            location: self.location.clone(),
+            hint: if known.is_empty() {
+                ": nothing is materialized yet (run `volga materialize-offline`)".into()
+            } else {
+                format!(" (materialized: {})", known.join(", "))
+            },
+        })
     }
 
     /// The history of `meta`'s dataset with `start <= ts < end`, ordered by time, then key,
@@ -306,10 +279,7 @@ impl ColdStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        let mut rows: Vec<Row> = records
-            .iter()
-            .map(|r| decode_row(&meta.schema, r))
-            .collect();
+        let mut rows: Vec<Row> = records.iter().map(|r| decode_row(&meta.schema, r)).collect();
         let ts_index = meta.schema.timestamp_index();
         let keys = meta.schema.key_indexes();
         // SQL orders strings by bytes and floats numerically; settle ties by the row order.

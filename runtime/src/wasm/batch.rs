@@ -46,10 +46,7 @@ pub fn batch_from_rows<'a>(
         .collect();
     Batch {
         len: len as u32,
-        names: projection
-            .iter()
-            .map(|&i| schema.fields[i].name.clone())
-            .collect(),
+        names: projection.iter().map(|&i| schema.fields[i].name.clone()).collect(),
         columns,
     }
 }
@@ -59,20 +56,12 @@ fn column_from_values<'a>(
     values: impl Iterator<Item = &'a Value> + Clone,
     len: usize,
 ) -> Column {
-    let nulls = ty
-        .nullable
-        .then(|| values.clone().map(|v| matches!(v, Value::Null)).collect());
+    let nulls = ty.nullable.then(|| values.clone().map(|v| matches!(v, Value::Null)).collect());
     let data = match ty.scalar {
         ScalarType::Int => ColumnData::Int(values.map(|v| v.as_int().unwrap_or(0)).collect()),
-        ScalarType::Timestamp => {
-            ColumnData::Timestamp(values.map(|v| v.as_int().unwrap_or(0)).collect())
-        }
-        ScalarType::Float => {
-            ColumnData::Float(values.map(|v| v.as_float().unwrap_or(0.0)).collect())
-        }
-        ScalarType::Bool => {
-            ColumnData::Boolean(values.map(|v| matches!(v, Value::Bool(true))).collect())
-        }
+        ScalarType::Timestamp => ColumnData::Timestamp(values.map(|v| v.as_int().unwrap_or(0)).collect()),
+        ScalarType::Float => ColumnData::Float(values.map(|v| v.as_float().unwrap_or(0.0)).collect()),
+        ScalarType::Bool => ColumnData::Boolean(values.map(|v| matches!(v, Value::Bool(true))).collect()),
         ScalarType::Str => {
             let mut out = Vec::with_capacity(len);
             out.extend(values.map(|v| match v {
@@ -89,20 +78,12 @@ fn column_from_values<'a>(
 pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchError> {
     let expected: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
     if batch.names != expected || batch.columns.len() != expected.len() {
-        return Err(BatchError::Columns {
-            found: batch.names.join(", "),
-            expected: expected.join(", "),
-        });
+        return Err(BatchError::Columns { found: batch.names.join(", "), expected: expected.join(", ") });
     }
     let len = batch.len as usize;
-    let mut rows: Vec<Row> = (0..len)
-        .map(|_| Vec::with_capacity(expected.len()))
-        .collect();
+    let mut rows: Vec<Row> = (0..len).map(|_| Vec::with_capacity(expected.len())).collect();
     for (field, column) in schema.fields.iter().zip(batch.columns) {
-        let error = |message: String| BatchError::Column {
-            column: field.name.clone(),
-            message,
-        };
+        let error = |message: String| BatchError::Column { column: field.name.clone(), message };
         let nulls = match column.nulls {
             Some(nulls) if nulls.len() != len => {
                 return Err(error(format!("{} null flags for {len} rows", nulls.len())));
@@ -113,8 +94,7 @@ pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchE
             other => other,
         };
         let values: Vec<Value> = match (field.ty.scalar, column.data) {
-            (ScalarType::Int, ColumnData::Int(v))
-            | (ScalarType::Timestamp, ColumnData::Timestamp(v)) => {
+            (ScalarType::Int, ColumnData::Int(v)) | (ScalarType::Timestamp, ColumnData::Timestamp(v)) => {
                 v.into_iter().map(Value::Int).collect()
             }
             (ScalarType::Float, ColumnData::Float(v)) => {
@@ -143,12 +123,7 @@ mod tests {
     use crate::schema::Field;
 
     fn schema() -> Schema {
-        let field = |name: &str, ty| Field {
-            name: name.into(),
-            ty,
-            key: false,
-            timestamp: false,
-        };
+        let field = |name: &str, ty| Field { name: name.into(), ty, key: false, timestamp: false };
         Schema {
             fields: vec![
                 field("id", FieldType::required(ScalarType::Str)),
@@ -179,14 +154,7 @@ mod tests {
 
     #[test]
     fn mismatched_batches_are_rejected() {
-        let batch = Batch {
-            len: 1,
-            names: vec!["id".into()],
-            columns: vec![],
-        };
-        assert!(matches!(
-            rows_from_batch(&schema(), batch),
-            Err(BatchError::Columns { .. })
-        ));
+        let batch = Batch { len: 1, names: vec!["id".into()], columns: vec![] };
+        assert!(matches!(rows_from_batch(&schema(), batch), Err(BatchError::Columns { .. })));
     }
 }

@@ -28,10 +28,7 @@ pub struct WasmLimits {
 
 impl Default for WasmLimits {
     fn default() -> Self {
-        WasmLimits {
-            memory_bytes: 512 << 20,
-            call_timeout: Duration::from_secs(30),
-        }
+        WasmLimits { memory_bytes: 512 << 20, call_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -51,9 +48,7 @@ pub enum LoadError {
         name: String,
     },
     /// A core module where a component was expected.
-    #[error(
-        "{name} is a core WebAssembly module, not a component: build the pipeline with `volga build`"
-    )]
+    #[error("{name} is a core WebAssembly module, not a component: build the pipeline with `volga build`")]
     CoreModule {
         /// The file or upload.
         name: String,
@@ -105,10 +100,7 @@ impl EpochTicker {
                 }
             })
             .expect("spawn epoch ticker");
-        EpochTicker {
-            stop,
-            thread: Some(thread),
-        }
+        EpochTicker { stop, thread: Some(thread) }
     }
 }
 
@@ -152,22 +144,13 @@ impl WasmHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let ticker = EpochTicker::start(engine.clone());
-        Ok(WasmHost {
-            engine,
-            linker,
-            cache_dir,
-            limits,
-            _ticker: ticker,
-        })
+        Ok(WasmHost { engine, linker, cache_dir, limits, _ticker: ticker })
     }
 
     /// Loads a component file.
     pub fn load_file(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            name: name.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { name: name.clone(), source })?;
         self.load(&name, &bytes)
     }
 
@@ -179,33 +162,15 @@ impl WasmHost {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Invalid {
-                name: name.to_string(),
-                reason: format!("{e:#}"),
-            })?;
-        let pre = PipelinePre::new(pre).map_err(|e| LoadError::NotVolga {
-            name: name.to_string(),
-            reason: format!("{e:#}"),
-        })?;
-        Ok(LoadedComponent {
-            pre,
-            engine: self.engine.clone(),
-            limits: self.limits,
-            hash,
-            cached,
-        })
+            .map_err(|e| LoadError::Invalid { name: name.to_string(), reason: format!("{e:#}") })?;
+        let pre = PipelinePre::new(pre)
+            .map_err(|e| LoadError::NotVolga { name: name.to_string(), reason: format!("{e:#}") })?;
+        Ok(LoadedComponent { pre, engine: self.engine.clone(), limits: self.limits, hash, cached })
     }
 
-    fn compile_cached(
-        &self,
-        name: &str,
-        hash: &str,
-        bytes: &[u8],
-    ) -> Result<(Component, bool), LoadError> {
-        let invalid = |e: wasmtime::Error| LoadError::Invalid {
-            name: name.to_string(),
-            reason: format!("{e:#}"),
-        };
+    fn compile_cached(&self, name: &str, hash: &str, bytes: &[u8]) -> Result<(Component, bool), LoadError> {
+        let invalid =
+            |e: wasmtime::Error| LoadError::Invalid { name: name.to_string(), reason: format!("{e:#}") };
         let Some(dir) = &self.cache_dir else {
             return Ok((Component::new(&self.engine, bytes).map_err(invalid)?, false));
         };
@@ -223,34 +188,25 @@ impl WasmHost {
                 let _ = std::fs::rename(&staging, &path);
             }
         }
-        Ok((
-            deserialize_bytes_trusted(&self.engine, &compiled).map_err(invalid)?,
-            false,
-        ))
+        Ok((deserialize_bytes_trusted(&self.engine, &compiled).map_err(invalid)?, false))
     }
 
     /// Distinguishes artifacts of different wasmtime versions and engine settings.
     fn engine_fingerprint(&self) -> String {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }
 
 fn check_header(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(LoadError::NotWasm {
-            name: name.to_string(),
-        });
+        return Err(LoadError::NotWasm { name: name.to_string() });
     }
     // Core modules have layer 0 (bytes 6..8), components layer 1.
     if bytes[6..8] == [0, 0] {
-        return Err(LoadError::CoreModule {
-            name: name.to_string(),
-        });
+        return Err(LoadError::CoreModule { name: name.to_string() });
     }
     Ok(())
 }

@@ -25,10 +25,7 @@ pub struct GuestState {
 
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -115,46 +112,34 @@ impl GuestInstance {
 
     /// Calls the guest's `describe`.
     pub fn describe(&mut self) -> wasmtime::Result<PipelineSpec> {
-        self.store
-            .set_epoch_deadline(self.component.limits.deadline_ticks());
-        self.bindings
-            .volga_pipeline_guest()
-            .call_describe(&mut self.store)
+        self.store.set_epoch_deadline(self.component.limits.deadline_ticks());
+        self.bindings.volga_pipeline_guest().call_describe(&mut self.store)
     }
 
     fn lambda_name(&self, lambda: u32) -> String {
-        self.lambda_names
-            .get(lambda as usize)
-            .cloned()
-            .unwrap_or_else(|| format!("#{lambda}"))
+        self.lambda_names.get(lambda as usize).cloned().unwrap_or_else(|| format!("#{lambda}"))
     }
 
     fn prepare(&mut self) -> Result<(), wasmtime::Error> {
         if self.poisoned {
             // A trapped instance cannot be re-entered; start over from the compiled component.
             let fresh = GuestInstance::new(&self.component)?;
-            let (pipeline, names) = (
-                std::mem::take(&mut self.pipeline),
-                std::mem::take(&mut self.lambda_names),
-            );
+            let (pipeline, names) =
+                (std::mem::take(&mut self.pipeline), std::mem::take(&mut self.lambda_names));
             *self = fresh;
             self.set_names(&pipeline, names);
         }
-        self.store
-            .set_epoch_deadline(self.component.limits.deadline_ticks());
+        self.store.set_epoch_deadline(self.component.limits.deadline_ticks());
         Ok(())
     }
 
     fn trap(&mut self, lambda: u32, error: wasmtime::Error) -> LambdaError {
         self.poisoned = true;
-        let stderr = String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string();
+        let stderr = String::from_utf8_lossy(&self.stderr.contents()).trim().to_string();
         let mut message = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "deadline of {:?} per batch exceeded",
-                self.component.limits.call_timeout
-            ),
+            Some(wasmtime::Trap::Interrupt) => {
+                format!("deadline of {:?} per batch exceeded", self.component.limits.call_timeout)
+            }
             Some(trap) => trap.to_string(),
             None => format!("{error:#}"),
         };
@@ -162,21 +147,14 @@ impl GuestInstance {
             message.push_str(": ");
             message.push_str(&stderr);
         }
-        LambdaError::Trap {
-            pipeline: self.pipeline.clone(),
-            lambda: self.lambda_name(lambda),
-            message,
-        }
+        LambdaError::Trap { pipeline: self.pipeline.clone(), lambda: self.lambda_name(lambda), message }
     }
 
     /// Runs filter lambda `lambda` over `rows`: one verdict per row.
     pub fn filter(&mut self, lambda: u32, rows: &Batch) -> Result<Vec<bool>, LambdaError> {
         let len = rows.len as usize;
         self.prepare().map_err(|e| self.trap(lambda, e))?;
-        let result =
-            self.bindings
-                .volga_pipeline_guest()
-                .call_filter(&mut self.store, lambda, rows);
+        let result = self.bindings.volga_pipeline_guest().call_filter(&mut self.store, lambda, rows);
         match result {
             Err(trap) => Err(self.trap(lambda, trap)),
             Ok(Err(message)) => Err(self.guest_error(lambda, message)),
@@ -190,25 +168,19 @@ impl GuestInstance {
     /// Runs transform lambda `lambda` over `rows`.
     pub fn transform(&mut self, lambda: u32, rows: &Batch) -> Result<TransformOutput, LambdaError> {
         self.prepare().map_err(|e| self.trap(lambda, e))?;
-        let result =
-            self.bindings
-                .volga_pipeline_guest()
-                .call_transform(&mut self.store, lambda, rows);
+        let result = self.bindings.volga_pipeline_guest().call_transform(&mut self.store, lambda, rows);
         match result {
             Err(trap) => Err(self.trap(lambda, trap)),
             Ok(Err(message)) => Err(self.guest_error(lambda, message)),
             Ok(Ok(output)) => {
                 if output.input_index.len() != output.rows.len as usize {
-                    return Err(self.bad_output(
-                        lambda,
-                        "input-index length differs from the row count".into(),
-                    ));
+                    return Err(
+                        self.bad_output(lambda, "input-index length differs from the row count".into())
+                    );
                 }
                 if let Some(bad) = output.input_index.iter().find(|&&i| i >= rows.len) {
-                    return Err(self.bad_output(
-                        lambda,
-                        format!("input index {bad} out of range ({} rows)", rows.len),
-                    ));
+                    return Err(self
+                        .bad_output(lambda, format!("input index {bad} out of range ({} rows)", rows.len)));
                 }
                 Ok(output)
             }
@@ -216,18 +188,10 @@ impl GuestInstance {
     }
 
     fn guest_error(&self, lambda: u32, message: String) -> LambdaError {
-        LambdaError::Guest {
-            pipeline: self.pipeline.clone(),
-            lambda: self.lambda_name(lambda),
-            message,
-        }
+        LambdaError::Guest { pipeline: self.pipeline.clone(), lambda: self.lambda_name(lambda), message }
     }
 
     pub(crate) fn bad_output(&self, lambda: u32, message: String) -> LambdaError {
-        LambdaError::BadOutput {
-            pipeline: self.pipeline.clone(),
-            lambda: self.lambda_name(lambda),
-            message,
-        }
+        LambdaError::BadOutput { pipeline: self.pipeline.clone(), lambda: self.lambda_name(lambda), message }
     }
 }

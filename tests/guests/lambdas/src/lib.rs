@@ -62,22 +62,20 @@ fn pipeline() -> App {
     let orders = app.source::<Order>([Source::table("mysql", "orders")]);
     app.pipeline::<LargeOrder>(
         orders
-            .filter(|o: &OrderType| {
-                match o.product_type.as_str() {
-                    "BOOM" => panic!("boom: product type BOOM is not allowed"),
-                    "LOOP" => {
-                        let mut spins = 0u64;
-                        loop {
-                            spins = std::hint::black_box(spins.wrapping_add(1));
-                        }
+            .filter(|o: &OrderType| match o.product_type.as_str() {
+                "BOOM" => panic!("boom: product type BOOM is not allowed"),
+                "LOOP" => {
+                    let mut spins = 0u64;
+                    loop {
+                        spins = std::hint::black_box(spins.wrapping_add(1));
                     }
-                    "BOMB" => {
-                        let mut hoard = std::hint::black_box(vec![0u8; 1 << 30]);
-                        hoard[(1 << 30) - 1] = 1;
-                        std::hint::black_box(&hoard)[(1 << 30) - 1] == 1
-                    }
-                    _ => true,
                 }
+                "BOMB" => {
+                    let mut hoard = std::hint::black_box(vec![0u8; 1 << 30]);
+                    hoard[(1 << 30) - 1] = 1;
+                    std::hint::black_box(&hoard)[(1 << 30) - 1] == 1
+                }
+                _ => true,
             })
             .transform(|o: &Order| {
                 (o.product_price >= 500.0).then(|| LargeOrder {
