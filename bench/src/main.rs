@@ -17,6 +17,11 @@ use volga::plan::{DatasetBody, LambdaKind, Op};
 use volga::sample::{SampleSpec, write_sample};
 use volga::value::Value;
 
+/// mimalloc: the dataflow allocates and frees many small rows; glibc's allocator spent about a
+/// fifth of the offline benchmark's time on them (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "volga-bench", about = "Volga's benchmark harness")]
 struct Cli {

@@ -6,6 +6,11 @@ use clap::Parser;
 
 mod cli;
 
+/// mimalloc: the dataflow allocates and frees many small rows; glibc's allocator spent about a
+/// fifth of the offline benchmark's time on them (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
