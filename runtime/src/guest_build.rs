@@ -36,7 +36,7 @@ pub enum BuildError {
         output: String,
     },
     /// The output could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Output {
         /// The file.
         path: String,

@@ -23,7 +23,7 @@ const MAX_BINDS: usize = 30_000;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The database failed.
-    #[error("cold store {location}: {source}")]
+    #[error("cold store {location}")]
     Sql {
         /// The database.
         location: String,

@@ -72,7 +72,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The file could not be read.
-    #[error("cannot read {name}: {source}")]
+    #[error("cannot read {name}")]
     Io {
         /// The file.
         name: String,
