@@ -32,7 +32,7 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
     let path = config.cold_store_path()?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let store = ColdStore::open(&path).await?;
+        let store = ColdStore::open_existing(&path).await?;
         let mut out: Box<dyn Write> = match &args.output {
             Some(file) => Box::new(std::io::BufWriter::new(std::fs::File::create(file)?)),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

@@ -24,7 +24,7 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
     let path = config.cold_store_path()?;
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
-        let store = ColdStore::open(&path).await?;
+        let store = ColdStore::open_existing(&path).await?;
         anyhow::Ok(training_set(&store, &args.dataset, &args.spine, &args.output).await?)
     })?;
     println!(

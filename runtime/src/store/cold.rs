@@ -40,6 +40,12 @@ pub enum StoreError {
         /// What is there instead.
         hint: String,
     },
+    /// There is no cold store to read.
+    #[error("no cold store at {location}: run `volga materialize-offline` first, or check storage.cold in the config")]
+    Missing {
+        /// The database.
+        location: String,
+    },
     /// The catalog holds something unreadable.
     #[error("cold store {location}: corrupt catalog entry for `{name}`: {message}")]
     Corrupt {
@@ -89,6 +95,14 @@ fn sql_type(scalar: ScalarType) -> &'static str {
 }
 
 impl ColdStore {
+    /// Opens the SQLite cold store at `path` for reading; it must exist.
+    pub async fn open_existing(path: &Path) -> Result<ColdStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing { location: path.display().to_string() });
+        }
+        Self::open(path).await
+    }
+
     /// Opens (creating if needed) the SQLite cold store at `path`.
     pub async fn open(path: &Path) -> Result<ColdStore, StoreError> {
         let location = path.display().to_string();
