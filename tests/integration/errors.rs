@@ -123,3 +123,20 @@ fn a_guest_memory_bomb_is_an_error_not_a_crash() {
     let (err, _) = misbehave("BOMB");
     assert!(err.contains("pipeline `test_lambdas`") && err.contains("trapped"), "{err}");
 }
+
+#[test]
+fn source_tags_pick_among_several_sources() {
+    let dir = workspace();
+    let (users, orders) = reference::generate(8, 5, 100);
+    write_inputs(dir.path(), &users, &orders);
+    let wasm = guest("example");
+    let wasm = wasm.to_str().unwrap();
+    // Order has an `online` (kafka) and an `offline` (mysql) source; offline is the default.
+    crate::support::volga_ok(dir.path(), &["materialize-offline", wasm]);
+    let err = volga_err(dir.path(), &["materialize-offline", wasm, "--source-tag", "Order=online"]);
+    assert!(err.contains("dataset `Order` reads from connector `kafka`"), "{err}");
+    let err = volga_err(dir.path(), &["materialize-offline", wasm, "--source-tag", "Order=nightly"]);
+    assert!(err.contains("dataset `Order` has no source tagged `nightly`"), "{err}");
+    let err = volga_err(dir.path(), &["materialize-offline", wasm, "--targets", "Nope"]);
+    assert!(err.contains("has no dataset `Nope`") && err.contains("OnSaleUserSpentInfo"), "{err}");
+}

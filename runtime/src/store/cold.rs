@@ -41,7 +41,9 @@ pub enum StoreError {
         hint: String,
     },
     /// There is no cold store to read.
-    #[error("no cold store at {location}: run `volga materialize-offline` first, or check storage.cold in the config")]
+    #[error(
+        "no cold store at {location}: run `volga materialize-offline` first, or check storage.cold in the config"
+    )]
     Missing {
         /// The database.
         location: String,
