@@ -498,6 +498,7 @@ fn spawn_writer(
             runtime.block_on(store.commit(&meta))?;
             written.push((meta.name.clone(), count));
         }
+        runtime.block_on(store.close());
         Ok(written)
     }))
 }

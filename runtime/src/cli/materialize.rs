@@ -47,9 +47,6 @@ pub fn run(args: Args, config: &Config) -> Result<()> {
 
 /// Prints what an offline job read and wrote.
 pub fn print_report(report: &OfflineReport) {
-    for source in &report.sources {
-        println!("read {:>10} rows of {} from {}", source.rows, source.dataset, source.location);
-    }
     for (dataset, rows) in &report.written {
         println!("wrote {:>9} rows of {dataset} history", rows);
     }

@@ -138,6 +138,11 @@ impl ColdStore {
         Ok(ColdStore { pool, location })
     }
 
+    /// Closes the connections, checkpointing the write-ahead log into the database file.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
     fn sql(&self, source: sqlx::Error) -> StoreError {
         StoreError::Sql { location: self.location.clone(), source }
     }
