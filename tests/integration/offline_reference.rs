@@ -155,3 +155,42 @@ fn transform_emits_rows_at_their_input_time() {
     let in_range = expected.iter().filter(|(_, ts, _)| (start..end).contains(ts)).count();
     assert_eq!(csv.lines().count(), in_range + 1, "header plus the rows in range");
 }
+
+#[test]
+fn a_left_join_takes_the_right_version_as_of_each_row_or_nulls() {
+    let wasm = guest("lambdas");
+    let dir = workspace();
+    let (users, orders) = reference::generate(4, 12, 900);
+    write_inputs(dir.path(), &users, &orders);
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "OrderWithUser"]);
+    let json = volga_ok(dir.path(), &["get-offline", "OrderWithUser", "--format", "json"]);
+    let mut found: Vec<(String, i64, String, Option<String>)> = json
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["user_id"], v["buyer_id"], "the right key is copied from the left");
+            (
+                v["buyer_id"].as_str().unwrap().to_string(),
+                v["purchased_at"].as_i64().unwrap(),
+                v["product_id"].as_str().unwrap().to_string(),
+                v["name"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    // The version as of the order: latest registered_at <= ts, ties by the greater row.
+    let mut expected: Vec<(String, i64, String, Option<String>)> = orders
+        .iter()
+        .map(|o| {
+            let name = users
+                .iter()
+                .filter(|u| u.id == o.buyer && u.registered_at <= o.ts)
+                .max_by(|a, b| (a.registered_at, &a.name).cmp(&(b.registered_at, &b.name)))
+                .map(|u| u.name.clone());
+            (o.buyer.clone(), o.ts, o.product.clone(), name)
+        })
+        .collect();
+    found.sort();
+    expected.sort();
+    assert!(expected.iter().any(|e| e.3.is_none()) && expected.iter().any(|e| e.3.is_some()));
+    assert_eq!(found, expected);
+}

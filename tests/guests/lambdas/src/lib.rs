@@ -42,6 +42,21 @@ pub struct LargeOrder {
     pub price_cents: i64,
 }
 
+/// Every order with its buyer's name as of the order (null when unknown then): a left join.
+#[derive(Dataset)]
+pub struct OrderWithUser {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+    pub user_id: String,
+    pub name: Option<String>,
+}
+
 /// Every aggregate over every window kind the slice supports.
 #[derive(Dataset)]
 pub struct SpendTotals {
@@ -84,6 +99,9 @@ fn pipeline() -> App {
                     price_cents: (o.product_price * 100.0).round() as i64,
                 })
             }),
+    );
+    app.pipeline::<OrderWithUser>(
+        orders.join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]).left()),
     );
     app.pipeline::<SpendTotals>(
         orders
