@@ -4,10 +4,13 @@ use crate::bindings::volga::pipeline::description as wit;
 use crate::bindings::volga::pipeline::types::Batch;
 use crate::row::{Columns, Row};
 
+/// A transform's output rows and, for each, the index of its input row.
+pub(crate) type Emitted = (Batch, Vec<u32>);
+
 /// A type-erased lambda body.
 pub(crate) enum LambdaFn {
     Filter(Box<dyn Fn(Columns) -> Result<Vec<bool>, String>>),
-    Transform(Box<dyn Fn(Columns) -> Result<(Batch, Vec<u32>), String>>),
+    Transform(Box<dyn Fn(Columns) -> Result<Emitted, String>>),
 }
 
 /// A lambda and its declaration.
