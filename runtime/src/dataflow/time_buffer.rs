@@ -32,7 +32,8 @@ impl<T> TimeBuffer<T> {
 
     fn sort(&mut self) {
         if !self.sorted {
-            self.items.sort_by_key(|(t, _)| *t);
+            // Order within a time does not matter to any operator.
+            self.items.sort_unstable_by_key(|(t, _)| *t);
             self.sorted = true;
         }
     }
