@@ -31,6 +31,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    /// The cost of one guest lambda call: the example's filter over batches of `--rows` rows,
+    /// against the same predicate as a native closure over the same rows.
+    Lambda {
+        /// Rows per call.
+        #[arg(long, default_value_t = 1024)]
+        rows: usize,
+        /// Calls to time.
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+        /// Working folder (the component).
+        #[arg(long, default_value = "target/bench-offline")]
+        dir: PathBuf,
+    },
     /// Offline materialization of the reference example: the filter in Wasm, then as a native
     /// Rust closure, for the Wasm overhead ratio.
     Offline {
@@ -57,14 +70,80 @@ fn main() -> Result<()> {
         Scenario::Offline { orders, users, workers, runs, dir } => {
             offline(orders, users, workers, runs.max(1), &dir)
         }
+        Scenario::Lambda { rows, calls, dir } => lambda(rows.max(1), calls.max(1), &dir),
     }
 }
 
-fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir: &Path) -> Result<()> {
+fn build_example(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/on_sale_user_spent/rust");
     let wasm = dir.join("on_sale_user_spent.wasm");
     build_guest(&example, &wasm, &default_cache_dir(), &mut |line| eprintln!("{line}"))?;
+    Ok(wasm)
+}
+
+fn lambda(rows: usize, calls: usize, dir: &Path) -> Result<()> {
+    let wasm = build_example(dir)?;
+    let (_host, pipeline) = LoadedPipeline::load(&Config::default(), &wasm)?;
+    let (lambda, schema, projection) = pipeline
+        .plan
+        .datasets
+        .iter()
+        .filter_map(|d| match &d.body {
+            DatasetBody::Derived(graph) => Some(graph),
+            DatasetBody::Source(_) => None,
+        })
+        .flat_map(|graph| graph.nodes.iter().map(move |node| (graph, node)))
+        .find_map(|(graph, node)| match &node.op {
+            Op::Filter { input, lambda, projection } => {
+                Some((*lambda, graph.nodes[*input].schema.clone(), projection.clone()))
+            }
+            _ => None,
+        })
+        .context("the example has a filter")?;
+    let kinds = volga::sample::PRODUCT_TYPES;
+    let batch_rows: Vec<volga::value::Row> = (0..rows)
+        .map(|i| {
+            schema
+                .fields
+                .iter()
+                .map(|f| match f.name.as_str() {
+                    "product_type" => Value::str(kinds[i % kinds.len()]),
+                    "product_price" => Value::float(i as f64),
+                    _ if f.ty.scalar == volga::value::ScalarType::Str => Value::str("x"),
+                    _ => Value::Int(i as i64),
+                })
+                .collect()
+        })
+        .collect();
+    let mut guest = pipeline.instantiate()?;
+    let started = std::time::Instant::now();
+    let mut kept = 0usize;
+    for _ in 0..calls {
+        let batch = volga::wasm::batch_from_rows(&schema, &projection, batch_rows.iter());
+        kept += guest.filter(lambda, &batch)?.into_iter().filter(|&k| k).count();
+    }
+    let wasm_time = started.elapsed();
+    let field = schema.index_of("product_type").context("product_type")?;
+    let on_sale = Value::str("ON_SALE");
+    let started = std::time::Instant::now();
+    let mut kept_native = 0usize;
+    for _ in 0..calls {
+        kept_native += std::hint::black_box(&batch_rows).iter().filter(|row| row[field] == on_sale).count();
+    }
+    let native_time = started.elapsed();
+    anyhow::ensure!(kept == kept_native, "wasm kept {kept} rows, native {kept_native}");
+    let per_call = |t: Duration| t.as_secs_f64() * 1e6 / calls as f64;
+    println!("lambda call, {rows} rows per batch, {calls} calls (batch building included for Wasm)");
+    println!("{:<16} {:>12} {:>12}", "variant", "us/call", "ns/row");
+    for (name, t) in [("filter in Wasm", wasm_time), ("filter native", native_time)] {
+        println!("{:<16} {:>12.2} {:>12.1}", name, per_call(t), per_call(t) * 1000.0 / rows as f64);
+    }
+    Ok(())
+}
+
+fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir: &Path) -> Result<()> {
+    let wasm = build_example(dir)?;
     let spec = SampleSpec { users, orders, span_ms: 30 * 86_400_000, ..SampleSpec::default() };
     eprintln!("generating {users} users and {orders} orders in {}", dir.display());
     write_sample(&dir.join("data"), &spec)?;

@@ -114,6 +114,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                 let mut state: HashMap<Vec<Value>, Versions> = HashMap::new();
                 let mut held = HeldCapability::new();
                 let nulls = vec![Value::Null; spec.right_values.len()];
+                let mut scratch: Vec<Value> = Vec::new();
                 move |(left_in, left_frontier), (right_in, right_frontier), output| {
                     left_in.for_each(|cap, data| {
                         if let Some(cap) = cap.retain_least(0) {
@@ -144,11 +145,12 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                             // Right updates up to and including this time come first.
                             let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= time));
                             apply_right(&mut state, &spec, due);
-                            let key: Vec<Value> = spec.left_keys.iter().map(|&i| row[i].clone()).collect();
-                            let matched = if key.contains(&Value::Null) {
+                            scratch.clear();
+                            scratch.extend(spec.left_keys.iter().map(|&i| row[i].clone()));
+                            let matched = if scratch.contains(&Value::Null) {
                                 None
                             } else {
-                                state.get(&key).and_then(|v| v.current(spec.right_time))
+                                state.get(scratch.as_slice()).and_then(|v| v.current(spec.right_time))
                             };
                             let appended: Vec<Value> = match (matched, spec.how) {
                                 (Some(right_row), _) => {

@@ -72,6 +72,7 @@ struct State {
     states: Vec<KeyState>,
     windows: Vec<SlidingWindow>,
     touched: Vec<u32>,
+    scratch: Vec<Value>,
 }
 
 impl State {
@@ -87,14 +88,24 @@ impl State {
                 }
             }
         }
-        State { spec, keys: HashMap::new(), states: Vec::new(), windows, touched: Vec::new() }
+        State {
+            spec,
+            keys: HashMap::new(),
+            states: Vec::new(),
+            windows,
+            touched: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
     fn key_id(&mut self, row: &Row) -> u32 {
-        let key: Vec<Value> = self.spec.keys.iter().map(|&i| row[i].clone()).collect();
-        if let Some(&id) = self.keys.get(&key) {
+        // Look up through a reused buffer; a key is allocated only when first seen.
+        self.scratch.clear();
+        self.scratch.extend(self.spec.keys.iter().map(|&i| row[i].clone()));
+        if let Some(&id) = self.keys.get(self.scratch.as_slice()) {
             return id;
         }
+        let key = self.scratch.clone();
         let id = self.states.len() as u32;
         let accumulators = self
             .spec
