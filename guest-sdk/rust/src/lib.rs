@@ -60,7 +60,7 @@ pub mod bindings {
 
 pub use aggregate::{Aggregate, Avg, Count, Max, Min, Sum};
 pub use app::{App, Join, Source, Stream};
-pub use row::{Column, Columns, FieldDef, FieldType, FieldValue, Row, Scalar, Timestamp};
+pub use row::{Column, Columns, FieldDef, FieldType, FieldValue, Row, Scalar, Timestamp, split_strings};
 pub use volga_guest_derive::Dataset;
 
 /// Everything a pipeline crate usually needs.

@@ -99,7 +99,7 @@ fn data_len(data: &wit::ColumnData) -> usize {
     match data {
         wit::ColumnData::Int(v) | wit::ColumnData::Timestamp(v) => v.len(),
         wit::ColumnData::Float(v) => v.len(),
-        wit::ColumnData::Str(v) => v.len(),
+        wit::ColumnData::Str(v) => v.offsets.len().saturating_sub(1),
         wit::ColumnData::Boolean(v) => v.len(),
     }
 }
@@ -138,9 +138,51 @@ macro_rules! scalar {
 
 scalar!(i64, Int, Int, 0, |v| v, |v| v);
 scalar!(f64, Float, Float, 0.0, |v| v, |v| v);
-scalar!(String, Str, Str, String::new(), |v| v, |v| v);
 scalar!(bool, Boolean, Boolean, false, |v| v, |v| v);
 scalar!(Timestamp, Timestamp, Timestamp, Timestamp(0), Timestamp, |v: Timestamp| v.0);
+
+impl Scalar for String {
+    const SCALAR: wit::ScalarType = wit::ScalarType::Str;
+
+    fn placeholder() -> Self {
+        String::new()
+    }
+
+    fn from_data(data: wit::ColumnData) -> Result<Vec<Self>, String> {
+        let wit::ColumnData::Str(column) = data else {
+            return Err("column is not of type Str".to_string());
+        };
+        split_strings(&column).map(|parts| parts.into_iter().map(str::to_string).collect())
+    }
+
+    fn to_data(values: Vec<Self>) -> wit::ColumnData {
+        let mut bytes = String::with_capacity(values.iter().map(String::len).sum());
+        let mut offsets = Vec::with_capacity(values.len() + 1);
+        offsets.push(0);
+        for value in &values {
+            bytes.push_str(value);
+            offsets.push(bytes.len() as u32);
+        }
+        wit::ColumnData::Str(wit::StrColumn { bytes, offsets })
+    }
+}
+
+/// The strings of a concatenated string column, checking its offsets.
+pub fn split_strings(column: &wit::StrColumn) -> Result<Vec<&str>, String> {
+    if column.offsets.first() != Some(&0) {
+        return Err("string offsets must start at 0".to_string());
+    }
+    column
+        .offsets
+        .windows(2)
+        .map(|pair| {
+            column
+                .bytes
+                .get(pair[0] as usize..pair[1] as usize)
+                .ok_or_else(|| format!("bad string offsets {}..{}", pair[0], pair[1]))
+        })
+        .collect()
+}
 
 /// A type a row field can have: a [`Scalar`], or an `Option` of one for a nullable field.
 pub trait FieldValue: Sized {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::wire::{Batch, Column, ColumnData};
+use super::wire::{Batch, Column, ColumnData, StrColumn};
 use crate::schema::Schema;
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
@@ -63,15 +63,36 @@ fn column_from_values<'a>(
         ScalarType::Float => ColumnData::Float(values.map(|v| v.as_float().unwrap_or(0.0)).collect()),
         ScalarType::Bool => ColumnData::Boolean(values.map(|v| matches!(v, Value::Bool(true))).collect()),
         ScalarType::Str => {
-            let mut out = Vec::with_capacity(len);
-            out.extend(values.map(|v| match v {
-                Value::Str(s) => s.to_string(),
-                _ => String::new(),
-            }));
-            ColumnData::Str(out)
+            let mut bytes = String::new();
+            let mut offsets = Vec::with_capacity(len + 1);
+            offsets.push(0);
+            for value in values {
+                if let Value::Str(s) = value {
+                    bytes.push_str(s);
+                }
+                offsets.push(bytes.len() as u32);
+            }
+            ColumnData::Str(StrColumn { bytes, offsets })
         }
     };
     Column { data, nulls }
+}
+
+/// The strings of a concatenated string column, checking its offsets.
+fn split_strings(column: &StrColumn) -> Result<Vec<&str>, String> {
+    if column.offsets.first() != Some(&0) {
+        return Err("string offsets must start at 0".into());
+    }
+    column
+        .offsets
+        .windows(2)
+        .map(|pair| {
+            column
+                .bytes
+                .get(pair[0] as usize..pair[1] as usize)
+                .ok_or_else(|| format!("bad string offsets {}..{}", pair[0], pair[1]))
+        })
+        .collect()
 }
 
 /// Decodes a batch whose columns must be exactly `schema`'s fields, in order.
@@ -101,8 +122,8 @@ pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchE
                 v.into_iter().map(|x| Value::Float(F64(x))).collect()
             }
             (ScalarType::Bool, ColumnData::Boolean(v)) => v.into_iter().map(Value::Bool).collect(),
-            (ScalarType::Str, ColumnData::Str(v)) => {
-                v.into_iter().map(|s| Value::Str(Arc::from(s))).collect()
+            (ScalarType::Str, ColumnData::Str(column)) => {
+                split_strings(&column).map_err(error)?.into_iter().map(|s| Value::Str(Arc::from(s))).collect()
             }
             (scalar, _) => return Err(error(format!("values are not of type {scalar}"))),
         };
@@ -150,6 +171,22 @@ mod tests {
         let batch = batch_from_rows(&schema(), &[2], rows.iter());
         assert_eq!(batch.names, vec!["price".to_string()]);
         assert_eq!(batch.columns.len(), 1);
+    }
+
+    #[test]
+    fn strings_cross_as_one_buffer_with_offsets() {
+        let rows = [
+            vec![Value::str("héllo"), Value::Int(1), Value::Null],
+            vec![Value::str(""), Value::Int(2), Value::Null],
+        ];
+        let batch = batch_from_rows(&schema(), &[0], rows.iter());
+        let ColumnData::Str(column) = &batch.columns[0].data else { panic!("a string column") };
+        assert_eq!((column.bytes.as_str(), column.offsets.as_slice()), ("héllo", &[0, 6, 6][..]));
+        // Offsets that split a character, or run past the end, are an error, not a panic.
+        for offsets in [vec![0, 2, 6], vec![0, 6, 9], vec![1, 6, 6]] {
+            let bad = StrColumn { bytes: "héllo".into(), offsets };
+            assert!(split_strings(&bad).is_err());
+        }
     }
 
     #[test]
