@@ -34,11 +34,6 @@ impl Schema {
         self.fields.iter().position(|f| f.name == name)
     }
 
-    /// The field `name`.
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name == name)
-    }
-
     /// The index of the event-time field.
     pub fn timestamp_index(&self) -> usize {
         self.fields.iter().position(|f| f.timestamp).expect("validated schema has a timestamp field")

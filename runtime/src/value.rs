@@ -54,17 +54,6 @@ impl FieldType {
     pub const fn optional(scalar: ScalarType) -> Self {
         FieldType { scalar, nullable: true }
     }
-
-    /// Whether `value` is a valid value of this type.
-    pub fn admits(&self, value: &Value) -> bool {
-        match value {
-            Value::Null => self.nullable,
-            Value::Bool(_) => self.scalar == ScalarType::Bool,
-            Value::Int(_) => matches!(self.scalar, ScalarType::Int | ScalarType::Timestamp),
-            Value::Float(_) => self.scalar == ScalarType::Float,
-            Value::Str(_) => self.scalar == ScalarType::Str,
-        }
-    }
 }
 
 impl fmt::Display for FieldType {
