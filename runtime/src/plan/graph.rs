@@ -190,11 +190,9 @@ pub(super) fn build(
                             Some(i) => Err(op_err(
                                 &label,
                                 format!(
-                                    "reads field `{}` as {}, but it is {} ",
+                                    "reads field `{}` as {}, but it is {}",
                                     want.name, want.ty, in_schema.fields[i].ty
-                                )
-                                .trim_end()
-                                .to_string(),
+                                ),
                             )),
                             None => Err(op_err(
                                 &label,
