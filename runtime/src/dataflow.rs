@@ -51,3 +51,6 @@ pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
 pub(crate) fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().next().copied()
 }
+
+#[cfg(test)]
+mod tests;
