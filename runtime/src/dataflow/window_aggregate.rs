@@ -49,8 +49,9 @@ struct SlidingWindow {
     width: Time,
     /// Indexes of the aggregates over this window.
     aggregates: Vec<usize>,
-    /// Rows inside the window, oldest first: time, key, the aggregates' input values, diff.
-    rows: VecDeque<(Time, u32, Vec<Option<Value>>, isize)>,
+    /// Rows inside the window, oldest first: time, key, the input value of each aggregate that
+    /// reads a field (row counts need none, and store nothing), diff.
+    rows: VecDeque<(Time, u32, Vec<Value>, isize)>,
 }
 
 impl SlidingWindow {
@@ -137,7 +138,7 @@ impl State {
             let values = window
                 .aggregates
                 .iter()
-                .map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
+                .filter_map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
                 .collect();
             window.rows.push_back((time, id, values, diff));
         }
@@ -154,8 +155,11 @@ impl State {
             while self.windows[w].next_expiry().is_some_and(|t| t <= time) {
                 let (_, id, values, diff) = self.windows[w].rows.pop_front().expect("non-empty");
                 let state = &mut self.states[id as usize];
-                for (&a, value) in self.windows[w].aggregates.iter().zip(&values) {
-                    state.accumulators[a].update(value.as_ref(), -diff);
+                let mut values = values.iter();
+                for &a in &self.windows[w].aggregates {
+                    let value =
+                        self.spec.aggregates[a].on.map(|_| values.next().expect("one value per field read"));
+                    state.accumulators[a].update(value, -diff);
                 }
                 self.touch(id, time);
             }
