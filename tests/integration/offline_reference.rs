@@ -43,23 +43,31 @@ fn write_spine(dir: &Path, rows: &[(String, i64)]) {
     std::fs::write(dir.join("spine.csv"), text).unwrap();
 }
 
+/// `volga materialize-offline --targets DATASET` then `volga training-set DATASET` on the given
+/// inputs and spine, as a user runs them: the output CSV's header and rows.
+fn training_set(
+    wasm: &Path,
+    dataset: &str,
+    users: &[reference::User],
+    orders: &[reference::Order],
+    spine: &[(String, i64)],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let dir = workspace();
+    write_inputs(dir.path(), users, orders);
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", dataset]);
+    write_spine(dir.path(), spine);
+    volga_ok(dir.path(), &["training-set", dataset, "--spine", "spine.csv", "-o", "out.csv"]);
+    read_csv(&dir.path().join("out.csv"))
+}
+
 #[test]
 fn on_sale_features_match_the_reference_bit_for_bit() {
     let wasm = guest("example");
     let mut compared = 0;
     for seed in 0..4 {
-        let dir = workspace();
         let (users, orders) = reference::generate(seed, 25, 1500);
-        write_inputs(dir.path(), &users, &orders);
-        volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap()]);
         let spine = spine(&orders, 25, seed);
-        write_spine(dir.path(), &spine);
-        volga_ok(
-            dir.path(),
-            &["training-set", "OnSaleUserSpentInfo", "--spine", "spine.csv", "-o", "out.csv"],
-        );
-
-        let (header, rows) = read_csv(&dir.path().join("out.csv"));
+        let (header, rows) = training_set(&wasm, "OnSaleUserSpentInfo", &users, &orders, &spine);
         assert_eq!(header, ["user_id", "timestamp", "avg_spent_7d", "avg_spent_1h", "num_purchases_1w"]);
         assert_eq!(rows.len(), spine.len());
         let joined = reference::joined(&users, &orders, true);
@@ -85,14 +93,9 @@ fn every_aggregate_and_forever_windows_match_the_reference() {
     let wasm = guest("lambdas");
     let mut compared = 0;
     for seed in 10..12 {
-        let dir = workspace();
         let (users, orders) = reference::generate(seed, 15, 1000);
-        write_inputs(dir.path(), &users, &orders);
-        volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "SpendTotals"]);
         let spine = spine(&orders, 15, seed);
-        write_spine(dir.path(), &spine);
-        volga_ok(dir.path(), &["training-set", "SpendTotals", "--spine", "spine.csv", "-o", "out.csv"]);
-        let (header, rows) = read_csv(&dir.path().join("out.csv"));
+        let (header, rows) = training_set(&wasm, "SpendTotals", &users, &orders, &spine);
         assert_eq!(header, ["user_id", "timestamp", "total", "orders_2h", "max_1h", "min_1d", "avg_forever"]);
         let joined = reference::joined(&users, &orders, false);
         let fold = |xs: Vec<f64>, f: fn(f64, f64) -> f64| xs.into_iter().reduce(f);
