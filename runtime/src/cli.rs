@@ -1,9 +1,13 @@
 //! Subcommands, one file each.
 
 mod build;
+mod client;
 mod demo;
+mod deploy;
 mod get_offline;
+mod get_online;
 mod materialize;
+mod serve;
 mod toolchain;
 mod training_set;
 
@@ -36,6 +40,12 @@ enum Command {
     GetOffline(get_offline::Args),
     /// Join a spine of (keys, timestamp) rows with a dataset's features as of each row.
     TrainingSet(training_set::Args),
+    /// Serve the HTTP API: deploys, ingest, lookups, metrics.
+    Serve(serve::Args),
+    /// Deploy a pipeline component to a running server.
+    Deploy(deploy::Args),
+    /// Look up a dataset's rows for some keys on a running server.
+    GetOnline(get_online::Args),
     /// Run the example end to end on generated data with embedded defaults.
     Demo(demo::Args),
     /// Manage the offline toolchain for Rust guests.
@@ -50,6 +60,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::MaterializeOffline(args) => materialize::run(args, &config()?),
         Command::GetOffline(args) => get_offline::run(args, &config()?),
         Command::TrainingSet(args) => training_set::run(args, &config()?),
+        Command::Serve(args) => serve::run(args, config()?),
+        Command::Deploy(args) => deploy::run(args),
+        Command::GetOnline(args) => get_online::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Toolchain(args) => toolchain::run(args, &config()?),
     }

@@ -1,6 +1,6 @@
 //! `volga.toml`: typed, documented, unknown keys rejected, layered
 //! built-in defaults < file < environment (`VOLGA_COLD`, `VOLGA_HOT`, `VOLGA_WORKERS`,
-//! `VOLGA_CACHE_DIR`).
+//! `VOLGA_CACHE_DIR`, `VOLGA_TOKEN`).
 //!
 //! ```toml
 //! [storage]
@@ -9,6 +9,10 @@
 //!
 //! [runtime]
 //! workers = 2                            # default: the number of cores
+//!
+//! [server]
+//! listen = "127.0.0.1:8765"              # default
+//! token = "s3cret"                       # bearer token for deploys; none: deploys refused
 //!
 //! [connectors.mysql]                     # the name a pipeline's source uses
 //! kind = "csv"                           # csv | sqlite
@@ -97,6 +101,19 @@ pub struct RuntimeConfig {
     pub guest_timeout_secs: Option<u64>,
 }
 
+/// The HTTP server (`volga serve`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerConfig {
+    /// The address to listen on (default `127.0.0.1:8765`).
+    pub listen: Option<String>,
+    /// The bearer token deploys must present. Without one the server refuses deploys.
+    pub token: Option<String>,
+}
+
+/// The default address of `volga serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -107,6 +124,9 @@ pub struct Config {
     /// Job execution.
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Connectors by the name pipelines use for them.
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
@@ -160,6 +180,9 @@ impl Config {
         if let Ok(value) = std::env::var("VOLGA_CACHE_DIR") {
             self.runtime.cache_dir = Some(PathBuf::from(value));
         }
+        if let Ok(value) = std::env::var("VOLGA_TOKEN") {
+            self.server.token = Some(value).filter(|t| !t.is_empty());
+        }
         if let Ok(value) = std::env::var("VOLGA_WORKERS") {
             let workers = value.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| ConfigError::Env {
                 name: "VOLGA_WORKERS",
@@ -205,6 +228,20 @@ impl Config {
             limits.call_timeout = std::time::Duration::from_secs(secs);
         }
         limits
+    }
+
+    /// The hot store's directory, from `storage.hot`.
+    pub fn hot_store_path(&self) -> Result<PathBuf, ConfigError> {
+        match self.storage.hot.strip_prefix("sled:") {
+            Some(path) => Ok(self.resolve(Path::new(path.trim_start_matches("//")))),
+            None => Err(ConfigError::Invalid {
+                path: self.base_dir.join("volga.toml"),
+                message: format!(
+                    "storage.hot = \"{}\": only sled:<dir> hot stores are supported",
+                    self.storage.hot
+                ),
+            }),
+        }
     }
 
     /// The cold store's SQLite file, from `storage.cold`.

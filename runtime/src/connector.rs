@@ -5,7 +5,10 @@
 //! module with its config type; [`open_table_source`] is the registry.
 
 mod csv;
+mod http;
+mod kafka;
 mod sqlite;
+mod stream;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -15,7 +18,10 @@ use crate::schema::Schema;
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
 pub use self::csv::{CsvConfig, CsvSource};
+pub use self::http::HttpConfig;
+pub use self::kafka::KafkaConfig;
 pub use self::sqlite::{SqliteConfig, SqliteSource};
+pub use self::stream::WatermarkPolicy;
 
 /// A connector binding in `volga.toml`, by kind.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -25,6 +31,22 @@ pub enum ConnectorConfig {
     Csv(CsvConfig),
     /// A SQLite database file.
     Sqlite(SqliteConfig),
+    /// A Kafka topic per source (online).
+    Kafka(KafkaConfig),
+    /// Rows pushed over HTTP to `volga serve` (online).
+    Http(HttpConfig),
+}
+
+impl ConnectorConfig {
+    /// The kind's name, as written in `volga.toml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Csv(_) => "csv",
+            ConnectorConfig::Sqlite(_) => "sqlite",
+            ConnectorConfig::Kafka(_) => "kafka",
+            ConnectorConfig::Http(_) => "http",
+        }
+    }
 }
 
 /// A source that cannot be read.
@@ -88,6 +110,12 @@ pub fn open_table_source(
     Ok(match config {
         ConnectorConfig::Csv(c) => Box::new(CsvSource::open(c, settings)?),
         ConnectorConfig::Sqlite(c) => Box::new(SqliteSource::open(c, settings)?),
+        ConnectorConfig::Kafka(_) | ConnectorConfig::Http(_) => {
+            return Err(ConnectorError::Io {
+                file: format!("connector of kind `{}`", config.kind()),
+                message: "a streaming connector has no table to read offline: give the dataset a table source (csv or sqlite) tagged for offline use".into(),
+            });
+        }
     })
 }
 

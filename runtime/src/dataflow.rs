@@ -8,6 +8,7 @@
 //! input was batched or ordered within a time.
 
 mod as_of_join;
+mod count_rows;
 mod failure;
 mod render;
 mod time_buffer;
@@ -22,9 +23,10 @@ use differential_dataflow::collection::VecCollection;
 use crate::value::{Row, Value};
 
 pub use as_of_join::{AsOfJoin, JoinSpec};
+pub use count_rows::CountRows;
 pub use failure::Failure;
 pub use render::{NativeFilter, RenderContext, render_datasets};
-pub use wasm_filter::WasmFilter;
+pub use wasm_filter::{LambdaCall, LambdaStats, WasmFilter};
 pub use wasm_transform::WasmTransform;
 pub use window_aggregate::{AggregateSpec, WindowAggregate};
 

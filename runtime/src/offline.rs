@@ -312,8 +312,12 @@ pub fn materialize_sources(
                     return 0;
                 }
             };
-            let context =
-                RenderContext { guest, failure: failure.clone(), native_filters: native_filters.clone() };
+            let context = RenderContext {
+                guest,
+                failure: failure.clone(),
+                native_filters: native_filters.clone(),
+                metrics: None,
+            };
             let probe = ProbeHandle::new();
             let mut inputs: Vec<InputHandleVec<Time, Update>> =
                 source_names.iter().map(|_| InputHandleVec::new()).collect();

@@ -1,6 +1,10 @@
 //! Feature storage. The cold store keeps the full change history of every materialized dataset
-//! in SQL (SQLite by default) and answers point-in-time reads.
+//! in SQL (SQLite by default) and answers point-in-time reads; the hot store keeps the latest
+//! row per key of online datasets, for serving.
 
+mod codec;
 mod cold;
+mod hot;
 
-pub use cold::{ColdStore, DatasetMeta, StoreError};
+pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
+pub use hot::{HotStore, HotStoreError, Lookup};

@@ -35,6 +35,10 @@ pub enum ReadError {
     },
 }
 
+mod arrow_ipc;
+
+pub use arrow_ipc::{arrow_schema, write_arrow};
+
 /// The output formats of range exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -42,6 +46,8 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Json,
+    /// An Arrow IPC stream.
+    Arrow,
 }
 
 /// Formats a value as a CSV cell: null is empty, floats the shortest round-trip string.
@@ -85,25 +91,40 @@ pub async fn export(
 ) -> Result<u64, ReadError> {
     let meta = store.dataset(dataset).await?;
     let rows = store.history(&meta, start, end).await?;
+    write_rows(&meta.schema, &rows, format, out)?;
+    Ok(rows.len() as u64)
+}
+
+/// Writes `rows` of `schema` to `out` in `format`.
+pub fn write_rows(
+    schema: &Schema,
+    rows: &[Row],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), ReadError> {
     let io = |e: std::io::Error| ReadError::Output { file: "output".into(), message: e.to_string() };
     match format {
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(out);
             let csv_err = |e: csv::Error| ReadError::Output { file: "output".into(), message: e.to_string() };
-            writer.write_record(meta.schema.fields.iter().map(|f| f.name.as_str())).map_err(csv_err)?;
-            for row in &rows {
+            writer.write_record(schema.fields.iter().map(|f| f.name.as_str())).map_err(csv_err)?;
+            for row in rows {
                 writer.write_record(row.iter().map(format_cell)).map_err(csv_err)?;
             }
             writer.flush().map_err(io)?;
         }
+        Format::Arrow => {
+            write_arrow(schema, rows, out)
+                .map_err(|e| ReadError::Output { file: "output".into(), message: e.to_string() })?;
+        }
         Format::Json => {
-            for row in &rows {
-                serde_json::to_writer(&mut *out, &row_json(&meta.schema, row)).map_err(|e| io(e.into()))?;
+            for row in rows {
+                serde_json::to_writer(&mut *out, &row_json(schema, row)).map_err(|e| io(e.into()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
         }
     }
-    Ok(rows.len() as u64)
+    Ok(())
 }
 
 /// The history of a dataset grouped by key, each key's rows in (time, row) order.

@@ -19,8 +19,8 @@ pub struct Args {
     /// First event time excluded (ms).
     #[arg(long)]
     end: Option<i64>,
-    /// Output format: csv, or json (one object per line).
-    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+    /// Output format: csv, json (one object per line), or arrow (an Arrow IPC stream).
+    #[arg(long, default_value = "csv", value_parser = ["csv", "json", "arrow"])]
     format: String,
     /// Write to this file instead of standard output.
     #[arg(short, long)]
@@ -28,7 +28,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<()> {
-    let format = if args.format == "json" { Format::Json } else { Format::Csv };
+    let format = match args.format.as_str() {
+        "json" => Format::Json,
+        "arrow" => Format::Arrow,
+        _ => Format::Csv,
+    };
     let path = config.cold_store_path()?;
     let runtime = super::runtime()?;
     runtime.block_on(async {

@@ -6,12 +6,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
+use prometheus_client::metrics::counter::Counter;
 use timely::dataflow::operators::vec::Map;
 
-use super::wasm_filter::LambdaCall;
 use super::{
-    AggregateSpec, AsOfJoin, Failure, JoinSpec, RowCollection, WasmFilter, WasmTransform, WindowAggregate,
+    AggregateSpec, AsOfJoin, CountRows, Failure, JoinSpec, LambdaCall, LambdaStats, RowCollection,
+    WasmFilter, WasmTransform, WindowAggregate,
 };
+use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Op, Plan};
 use crate::value::Row;
 use crate::wasm::GuestInstance;
@@ -28,6 +30,41 @@ pub struct RenderContext {
     /// Filters run natively instead of in the guest, by lambda id. Empty in production; the
     /// benchmarks use it to measure what the Wasm boundary costs.
     pub native_filters: HashMap<u32, NativeFilter>,
+    /// Where operators and lambdas count what they do (online), if anywhere.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl RenderContext {
+    fn operator_counter(
+        &self,
+        plan: &Plan,
+        dataset: &str,
+        operator: &str,
+        direction: &str,
+    ) -> Option<Counter> {
+        let metrics = self.metrics.as_ref()?;
+        Some(
+            metrics
+                .operator_rows
+                .get_or_create(&OperatorLabels {
+                    pipeline: plan.name.clone(),
+                    dataset: dataset.into(),
+                    operator: operator.into(),
+                    direction: direction.into(),
+                })
+                .clone(),
+        )
+    }
+
+    fn lambda_stats(&self, plan: &Plan, lambda: &str) -> Option<LambdaStats> {
+        let metrics = self.metrics.as_ref()?;
+        let labels = LambdaLabels { pipeline: plan.name.clone(), lambda: lambda.into() };
+        Some(LambdaStats {
+            calls: metrics.lambda_calls.get_or_create(&labels).clone(),
+            rows: metrics.lambda_rows.get_or_create(&labels).clone(),
+            seconds: metrics.lambda_seconds.get_or_create(&labels).clone(),
+        })
+    }
 }
 
 /// Renders `targets` and every dataset they depend on. `sources` holds a collection for each
@@ -71,8 +108,14 @@ fn render_one<'scope>(
                     input: graph.nodes[*input].schema.clone(),
                     projection: projection.clone(),
                     failure: context.failure.clone(),
+                    stats: context.lambda_stats(plan, &node.label),
                 };
-                if matches!(node.op, Op::Filter { .. }) {
+                let native =
+                    context.native_filters.get(lambda).filter(|_| matches!(node.op, Op::Filter { .. }));
+                if let Some(native) = native {
+                    let native = native.clone();
+                    nodes[*input].clone().filter(move |row| native(row))
+                } else if matches!(node.op, Op::Filter { .. }) {
                     nodes[*input].clone().wasm_filter(call)
                 } else {
                     nodes[*input].clone().wasm_transform(call, node.schema.clone())
@@ -102,6 +145,13 @@ fn render_one<'scope>(
                 nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
             }
         };
+        // Count each node's output as its own `out` and as `in` of every node reading it.
+        let index = nodes.len();
+        let counters: Vec<Counter> = std::iter::once((node, "out"))
+            .chain(graph.nodes.iter().filter(|n| n.op.inputs().contains(&index)).map(|n| (n, "in")))
+            .filter_map(|(n, direction)| context.operator_counter(plan, name, &n.label, direction))
+            .collect();
+        let collection = if counters.is_empty() { collection } else { collection.count_rows(counters) };
         nodes.push(collection);
     }
     let output = nodes[graph.output].clone();

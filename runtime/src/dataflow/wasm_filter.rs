@@ -7,7 +7,10 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::{Failure, RowCollection};
+use crate::metrics::Seconds;
 use crate::schema::Schema;
 use crate::wasm::{GuestInstance, batch_from_rows};
 
@@ -26,6 +29,34 @@ pub struct LambdaCall {
     pub projection: Vec<usize>,
     /// Where a failed call is reported.
     pub failure: Failure,
+    /// Call counts and time, when metrics are kept.
+    pub stats: Option<LambdaStats>,
+}
+
+/// A lambda's metrics.
+#[derive(Clone)]
+pub struct LambdaStats {
+    /// Calls.
+    pub calls: Counter,
+    /// Rows passed.
+    pub rows: Counter,
+    /// Time in the guest.
+    pub seconds: Seconds,
+}
+
+impl LambdaCall {
+    /// Runs `call` (one guest call over `rows` rows), recording it in the stats.
+    pub fn timed<T>(&self, rows: usize, call: impl FnOnce() -> T) -> T {
+        let Some(stats) = &self.stats else {
+            return call();
+        };
+        let started = std::time::Instant::now();
+        let result = call();
+        stats.seconds.inc_by(started.elapsed().as_secs_f64());
+        stats.calls.inc();
+        stats.rows.inc_by(rows as u64);
+        result
+    }
 }
 
 /// Filters a collection with a guest lambda.
@@ -50,7 +81,7 @@ impl<'scope> WasmFilter<'scope> for RowCollection<'scope> {
                             &call.projection,
                             data.iter().map(|(row, _, _)| row),
                         );
-                        match call.guest.borrow_mut().filter(call.lambda, &batch) {
+                        match call.timed(data.len(), || call.guest.borrow_mut().filter(call.lambda, &batch)) {
                             Ok(verdicts) => {
                                 let mut verdicts = verdicts.into_iter();
                                 data.retain(|_| verdicts.next().unwrap_or(false));

@@ -32,7 +32,7 @@ impl<'scope> WasmTransform<'scope> for RowCollection<'scope> {
                         }
                         let batch = batch_from_rows(&call.input, &call.projection, data.iter().map(|(row, _, _)| row));
                         let mut guest = call.guest.borrow_mut();
-                        let result = guest.transform(call.lambda, &batch).and_then(|out| {
+                        let result = call.timed(data.len(), || guest.transform(call.lambda, &batch)).and_then(|out| {
                             let rows = rows_from_batch(&output_schema, out.rows)
                                 .map_err(|e| guest.bad_output(call.lambda, e.to_string()))?;
                             let mut updates: Vec<Update> = Vec::with_capacity(rows.len());

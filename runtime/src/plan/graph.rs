@@ -71,6 +71,19 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The nodes this operator reads.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self {
+            Op::Input { .. } => Vec::new(),
+            Op::Filter { input, .. } | Op::Transform { input, .. } | Op::Aggregate { input, .. } => {
+                vec![*input]
+            }
+            Op::Join { left, right, .. } => vec![*left, *right],
+        }
+    }
+}
+
 /// A node: an operator and the schema of its output.
 #[derive(Clone, Debug)]
 pub struct Node {

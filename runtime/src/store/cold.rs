@@ -77,6 +77,23 @@ pub struct DatasetMeta {
     pub materialized_at: i64,
 }
 
+/// A source record that could not be applied, with why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The pipeline that read it.
+    pub pipeline: String,
+    /// The source dataset it was for.
+    pub dataset: String,
+    /// Where it came from: `kafka:orders/2@1234` (topic/partition@offset), `http:orders#17`.
+    pub location: String,
+    /// Why it was not applied.
+    pub reason: String,
+    /// The record as received (truncated to 64 KiB).
+    pub payload: String,
+    /// When it arrived (ms since the epoch, wall clock).
+    pub received_at: i64,
+}
+
 /// A handle on the cold store.
 #[derive(Clone)]
 pub struct ColdStore {
@@ -135,6 +152,19 @@ impl ColdStore {
         .execute(&pool)
         .await
         .map_err(sql)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS _volga_dead_letters (
+                pipeline TEXT NOT NULL,
+                dataset TEXT NOT NULL,
+                location TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                received_at INTEGER NOT NULL
+            )",
+        )
+        .execute(&pool)
+        .await
+        .map_err(sql)?;
         Ok(ColdStore { pool, location })
     }
 
@@ -175,12 +205,35 @@ impl ColdStore {
 
     /// Appends rows (in schema order) to the history being written for `name`.
     pub async fn append(&self, name: &str, schema: &Schema, rows: &[Row]) -> Result<(), StoreError> {
+        self.insert(&Self::staging(name), schema, rows, None).await
+    }
+
+    /// Starts an empty live history for `meta`'s dataset, replacing any earlier one: online
+    /// materialization then appends to it with [`ColdStore::append_live`].
+    pub async fn begin_live(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
+        self.begin(&meta.name, &meta.schema).await?;
+        self.commit(meta).await
+    }
+
+    /// Appends rows to the live history of `name` (begun with [`ColdStore::begin_live`]) and
+    /// counts them in the catalog, in one transaction.
+    pub async fn append_live(&self, name: &str, schema: &Schema, rows: &[Row]) -> Result<(), StoreError> {
+        self.insert(name, schema, rows, Some(name)).await
+    }
+
+    async fn insert(
+        &self,
+        table: &str,
+        schema: &Schema,
+        rows: &[Row],
+        count_for: Option<&str>,
+    ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let width = schema.fields.len();
         let per_statement = (MAX_BINDS / width).max(1);
-        let staging = quote(&Self::staging(name));
+        let staging = quote(table);
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
         for chunk in rows.chunks(per_statement) {
             let row_params = format!("({})", vec!["?"; width].join(","));
@@ -188,18 +241,91 @@ impl ColdStore {
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {
                 for value in row {
-                    query = match value {
-                        Value::Null => query.bind(None::<i64>),
-                        Value::Bool(b) => query.bind(*b),
-                        Value::Int(v) => query.bind(*v),
-                        Value::Float(F64(v)) => query.bind(*v),
-                        Value::Str(s) => query.bind(s.to_string()),
-                    };
+                    query = bind_value(query, value);
                 }
             }
             query.execute(&mut *tx).await.map_err(|e| self.sql(e))?;
         }
+        if let Some(name) = count_for {
+            sqlx::query("UPDATE _volga_datasets SET rows = rows + ? WHERE name = ?")
+                .bind(rows.len() as i64)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+        }
         tx.commit().await.map_err(|e| self.sql(e))
+    }
+
+    /// Records records that could not be applied.
+    pub async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        for letter in letters {
+            sqlx::query("INSERT INTO _volga_dead_letters VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(&letter.pipeline)
+                .bind(&letter.dataset)
+                .bind(&letter.location)
+                .bind(&letter.reason)
+                .bind(&letter.payload)
+                .bind(letter.received_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().await.map_err(|e| self.sql(e))
+    }
+
+    /// Every dead letter of `pipeline`, oldest first.
+    pub async fn dead_letters(&self, pipeline: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let records = sqlx::query(
+            "SELECT pipeline, dataset, location, reason, payload, received_at FROM _volga_dead_letters WHERE pipeline = ? ORDER BY rowid",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
+        Ok(records
+            .iter()
+            .map(|r| DeadLetter {
+                pipeline: r.get(0),
+                dataset: r.get(1),
+                location: r.get(2),
+                reason: r.get(3),
+                payload: r.get(4),
+                received_at: r.get(5),
+            })
+            .collect())
+    }
+
+    /// The row of `meta`'s dataset for `key` (the key fields' values, in schema order) as of
+    /// `time`: its latest row with timestamp `<= time`, the greatest row among ties.
+    pub async fn as_of(
+        &self,
+        meta: &DatasetMeta,
+        key: &[Value],
+        time: i64,
+    ) -> Result<Option<Row>, StoreError> {
+        let ts = quote(meta.schema.timestamp_name());
+        let table = quote(&meta.name);
+        let columns: Vec<String> = meta.schema.fields.iter().map(|f| quote(&f.name)).collect();
+        let key_match = meta
+            .schema
+            .key_names()
+            .iter()
+            .map(|k| format!("{} = ?", quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE {key_match} AND {ts} = \
+             (SELECT MAX({ts}) FROM {table} WHERE {key_match} AND {ts} <= ?)",
+            columns.join(", "),
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in key.iter().chain(key) {
+            query = bind_value(query, value);
+        }
+        let records = query.bind(time).fetch_all(&self.pool).await.map_err(|e| self.sql(e))?;
+        Ok(records.iter().map(|r| decode_row(&meta.schema, r)).max())
     }
 
     /// Replaces `meta.name`'s history with the staged one and records it in the catalog.
@@ -316,6 +442,18 @@ impl ColdStore {
                 .then_with(|| a.cmp(b))
         });
         Ok(rows)
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_value<'q>(query: Query<'q>, value: &Value) -> Query<'q> {
+    match value {
+        Value::Null => query.bind(None::<i64>),
+        Value::Bool(b) => query.bind(*b),
+        Value::Int(v) => query.bind(*v),
+        Value::Float(F64(v)) => query.bind(*v),
+        Value::Str(s) => query.bind(s.to_string()),
     }
 }
 

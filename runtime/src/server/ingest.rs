@@ -1,0 +1,98 @@
+//! `POST /v1/ingest/{source}`: rows for the `http` sources named `{source}`.
+//!
+//! The body is a JSON object, a JSON array of objects, or newline-delimited objects. Each row
+//! is checked like a Kafka message: one that does not fit the dataset's schema, or arrives
+//! behind the watermark, is dead-lettered and counted; the others are applied. The answer says
+//! how many of each, with the first reasons.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use serde_json::{Value as JsonValue, json};
+
+use super::error::{ApiError, ApiResult};
+use super::state::AppState;
+use crate::online::decode::row_from_json;
+use crate::online::{Offer, Origin, Record};
+
+fn parse_body(body: &[u8]) -> ApiResult<Vec<JsonValue>> {
+    match serde_json::from_slice::<JsonValue>(body) {
+        Ok(JsonValue::Array(items)) => Ok(items),
+        Ok(item) => Ok(vec![item]),
+        Err(first) => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(n, line)| {
+                    serde_json::from_str(line).map_err(|e| {
+                        if n == 0 {
+                            ApiError::BadRequest(format!("invalid JSON: {first}"))
+                        } else {
+                            ApiError::BadRequest(format!("invalid JSON on line {}: {e}", n + 1))
+                        }
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// `POST /v1/ingest/{source}`.
+pub(super) async fn ingest(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<JsonValue>> {
+    let sources = state.sources(&name);
+    let http: Vec<_> = sources.iter().filter(|s| s.kind == "http").collect();
+    if http.is_empty() {
+        if let Some(other) = sources.first() {
+            return Err(ApiError::BadRequest(format!(
+                "source `{name}` of pipeline `{}` reads from {}, not http",
+                other.pipeline, other.kind
+            )));
+        }
+        let names: Vec<String> = state
+            .deployments()
+            .iter()
+            .flat_map(|d| {
+                d.online
+                    .sources
+                    .iter()
+                    .filter(|s| s.kind == "http")
+                    .map(|s| s.source.name.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        return Err(ApiError::NotFound(format!(
+            "no running pipeline reads http source `{name}` (http sources: {})",
+            if names.is_empty() { "none".into() } else { names.join(", ") }
+        )));
+    }
+    let items = parse_body(&body)?;
+    let request = state.requests.fetch_add(1, Ordering::Relaxed);
+    let mut total = Offer::default();
+    for source in http {
+        let records = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| Record {
+                partition: 0,
+                origin: Origin::Http { request, index },
+                row: row_from_json(&source.schema, item).map_err(|reason| (reason, item.to_string())),
+            })
+            .collect();
+        let offer = source.offer(records);
+        total.accepted += offer.accepted;
+        total.late += offer.late;
+        total.malformed += offer.malformed;
+        total.errors.extend(offer.errors);
+        total.watermark = offer.watermark;
+    }
+    Ok(Json(json!(total)))
+}

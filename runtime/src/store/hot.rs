@@ -1,0 +1,161 @@
+//! The hot store: the latest row of every key of every online dataset, on sled, plus the
+//! watermark those rows are valid at.
+//!
+//! Only the online publisher writes it, and only with rows the dataflow has finished: each
+//! [`HotStore::publish`] applies every row with a time below the new watermark together with
+//! that watermark, under a write lock that lookups share for reading, so a lookup never mixes
+//! rows of two watermarks. After a publish to watermark `W`, a key's row is its latest row with
+//! time `< W` — the dataset's value as of `W - 1`, final.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use thiserror::Error;
+
+use super::codec;
+use crate::dataflow::Time;
+use crate::value::{Row, Value};
+
+/// A hot-store failure.
+#[derive(Debug, Error)]
+#[error("hot store {location}: {source}")]
+pub struct HotStoreError {
+    location: String,
+    source: sled::Error,
+}
+
+/// What a lookup found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup {
+    /// The watermark the rows are valid at (`None` before the first publish).
+    pub watermark: Option<Time>,
+    /// A row per key asked for, in that order; `None` where the key has no row yet.
+    pub rows: Vec<Option<Row>>,
+}
+
+/// The sled-backed hot store.
+pub struct HotStore {
+    db: sled::Db,
+    meta: sled::Tree,
+    location: String,
+    publish: RwLock<()>,
+}
+
+fn tree_name(dataset: &str) -> String {
+    format!("dataset/{dataset}")
+}
+
+fn watermark_key(dataset: &str) -> String {
+    format!("watermark/{dataset}")
+}
+
+impl HotStore {
+    /// Opens (creating if needed) the store in the directory `path`.
+    pub fn open(path: &Path) -> Result<HotStore, HotStoreError> {
+        let location = path.display().to_string();
+        let err = |source| HotStoreError { location: location.clone(), source };
+        let db = sled::Config::new().path(path).flush_every_ms(Some(200)).open().map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
+        Ok(HotStore { db, meta, location, publish: RwLock::new(()) })
+    }
+
+    fn err(&self, source: sled::Error) -> HotStoreError {
+        HotStoreError { location: self.location.clone(), source }
+    }
+
+    /// Forgets everything about `dataset`: its rows and watermark (before it is recomputed).
+    pub fn reset(&self, dataset: &str) -> Result<(), HotStoreError> {
+        let _guard = self.publish.write().expect("hot store lock");
+        self.db.drop_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
+        self.meta.remove(watermark_key(dataset)).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Applies `rows` of `dataset` (every row with a time in `[previous watermark, watermark)`,
+    /// in any order) and advances its watermark to `watermark`. A key's new row is its latest
+    /// row: greatest time, ties broken by the rows' total order, as offline reads do.
+    pub fn publish(
+        &self,
+        dataset: &str,
+        keys: &[usize],
+        time: usize,
+        rows: &[Row],
+        watermark: Time,
+    ) -> Result<(), HotStoreError> {
+        let mut latest: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let key = codec::encoded(keys.iter().map(|&k| &row[k]));
+            latest
+                .entry(key)
+                .and_modify(|held| {
+                    if (&row[time], row) > (&held[time], *held) {
+                        *held = row;
+                    }
+                })
+                .or_insert(row);
+        }
+        let mut batch = sled::Batch::default();
+        let mut buffer = Vec::new();
+        for (key, row) in latest {
+            buffer.clear();
+            codec::encode(row.iter(), &mut buffer);
+            batch.insert(key, buffer.as_slice());
+        }
+        let tree = self.db.open_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
+        let _guard = self.publish.write().expect("hot store lock");
+        tree.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.meta.insert(watermark_key(dataset), &watermark.to_be_bytes()).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The latest rows of `dataset` for `keys` (each the key fields' values, in schema order),
+    /// with the watermark they are valid at.
+    pub fn lookup(&self, dataset: &str, keys: &[Vec<Value>]) -> Result<Lookup, HotStoreError> {
+        let tree = self.db.open_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
+        let _guard = self.publish.read().expect("hot store lock");
+        let watermark = self
+            .meta
+            .get(watermark_key(dataset))
+            .map_err(|e| self.err(e))?
+            .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes));
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut buffer = Vec::new();
+        for key in keys {
+            buffer.clear();
+            codec::encode(key.iter(), &mut buffer);
+            let found = tree.get(&buffer).map_err(|e| self.err(e))?;
+            rows.push(found.and_then(|bytes| codec::decode(&bytes)));
+        }
+        Ok(Lookup { watermark, rows })
+    }
+
+    /// The watermark of `dataset`, if it was ever published.
+    pub fn watermark(&self, dataset: &str) -> Result<Option<Time>, HotStoreError> {
+        Ok(self.lookup(dataset, &[])?.watermark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str, time: i64, value: f64) -> Row {
+        vec![Value::str(key), Value::Int(time), Value::float(value)]
+    }
+
+    #[test]
+    fn a_publish_keeps_each_keys_latest_row_and_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HotStore::open(dir.path()).unwrap();
+        let key = |k: &str| vec![Value::str(k)];
+        assert_eq!(store.lookup("d", &[key("a")]).unwrap(), Lookup { watermark: None, rows: vec![None] });
+        store.publish("d", &[0], 1, &[row("a", 5, 2.0), row("a", 3, 9.0), row("b", 4, 1.0)], 6).unwrap();
+        store.publish("d", &[0], 1, &[row("a", 7, 3.0), row("a", 7, 1.0)], 10).unwrap();
+        let found = store.lookup("d", &[key("b"), key("c"), key("a")]).unwrap();
+        assert_eq!(found.watermark, Some(10));
+        assert_eq!(found.rows, vec![Some(row("b", 4, 1.0)), None, Some(row("a", 7, 3.0))]);
+        store.reset("d").unwrap();
+        assert_eq!(store.lookup("d", &[key("a")]).unwrap().rows, vec![None]);
+    }
+}
