@@ -3,7 +3,9 @@
 
 mod batching;
 mod errors;
+mod live;
 mod offline_reference;
+mod online;
 mod reference;
 mod sqlite_source;
 mod support;

@@ -35,7 +35,7 @@ fn spine(orders: &[reference::Order], users: usize, seed: u64) -> Vec<(String, i
     rows
 }
 
-fn write_spine(dir: &Path, rows: &[(String, i64)]) {
+pub fn write_spine(dir: &Path, rows: &[(String, i64)]) {
     let mut text = String::from("user_id,timestamp\n");
     for (user, time) in rows {
         text.push_str(&format!("{user},{time}\n"));
@@ -45,7 +45,7 @@ fn write_spine(dir: &Path, rows: &[(String, i64)]) {
 
 /// `volga materialize-offline --targets DATASET` then `volga training-set DATASET` on the given
 /// inputs and spine, as a user runs them: the output CSV's header and rows.
-fn training_set(
+pub fn training_set(
     wasm: &Path,
     dataset: &str,
     users: &[reference::User],
