@@ -7,6 +7,7 @@ mod live;
 mod offline_reference;
 mod online;
 mod reference;
+mod server_api;
 mod sqlite_source;
 mod support;
 mod wasm_host;
