@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p volga-bench -- offline --orders 1000000`
 
+mod online;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +65,31 @@ enum Scenario {
         #[arg(long, default_value = "target/bench-offline")]
         dir: PathBuf,
     },
+    /// Online: ingest throughput into the hot store (HTTP push, and Kafka with --tansu),
+    /// freshness, and lookup latency at a fixed request rate.
+    Online {
+        /// Orders to ingest.
+        #[arg(long, default_value_t = 200_000)]
+        orders: usize,
+        /// Users.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Timely workers (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// A tansu binary, to run the Kafka scenario on a fresh in-memory broker.
+        #[arg(long, env = "VOLGA_TANSU")]
+        tansu: Option<PathBuf>,
+        /// Lookup requests per second in the latency runs.
+        #[arg(long, default_value_t = 5_000)]
+        lookup_rate: u64,
+        /// Seconds per latency run.
+        #[arg(long, default_value_t = 5)]
+        lookup_secs: u64,
+        /// Working folder (data, stores, component).
+        #[arg(long, default_value = "target/bench-online")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -71,6 +98,18 @@ fn main() -> Result<()> {
             offline(orders, users, workers, runs.max(1), &dir)
         }
         Scenario::Lambda { rows, calls, dir } => lambda(rows.max(1), calls.max(1), &dir),
+        Scenario::Online { orders, users, workers, tansu, lookup_rate, lookup_secs, dir } => {
+            let wasm = build_example(&dir)?;
+            let spec = online::OnlineSpec {
+                orders,
+                users,
+                workers,
+                tansu,
+                lookup_rate: lookup_rate.max(1),
+                lookup_secs: lookup_secs.max(1),
+            };
+            online::run(&spec, &dir, &wasm)
+        }
     }
 }
 

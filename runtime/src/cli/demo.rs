@@ -1,4 +1,7 @@
-//! `volga demo`: the reference example end to end, on generated data and embedded defaults.
+//! `volga demo`: the reference example end to end, on generated data and embedded defaults:
+//! offline materialization and a training set, then the same pipeline served online.
+
+mod online;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +25,9 @@ pub struct Args {
     /// Users to generate.
     #[arg(long, default_value_t = 1_000)]
     users: usize,
+    /// Orders to push to the online server after the offline part (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    live_orders: usize,
 }
 
 /// The example's guest crate in this source tree.
@@ -34,9 +40,19 @@ const CONFIG: &str = r#"# Written by `volga demo`.
 cold = "sqlite:./cold.db"
 hot = "sled:./hot"
 
+[server]
+token = "demo-token"
+
 [connectors.mysql]
 kind = "csv"
 dir = "./data"
+
+# Online, the orders source (connector `kafka` in the pipeline) is bound to an HTTP push
+# source: rows POSTed to /v1/ingest/orders. Point it at a broker with kind = "kafka".
+[connectors.kafka]
+kind = "http"
+disorder = "0s"
+idleness = "off"
 "#;
 
 pub fn run(args: Args) -> Result<()> {
@@ -88,8 +104,21 @@ pub fn run(args: Args) -> Result<()> {
         println!("   {}", cells.join(""));
     }
     println!("   lineage: {} <- {}", meta.name, meta.lineage);
+
+    if args.live_orders > 0 {
+        // Online history goes to its own cold store, beside the offline one.
+        let mut online_config = config.clone();
+        online_config.storage.cold = "sqlite:./online.db".into();
+        let live = online::LiveSpec {
+            users: spec.users,
+            orders: args.live_orders,
+            batch: 2_000,
+            token: online_config.server.token.clone().unwrap_or_default(),
+        };
+        online::run(online_config, &wasm, &live)?;
+    }
     println!(
-        "\nThe same by hand, from {}:\n  volga materialize-offline on_sale_user_spent.wasm\n  volga training-set OnSaleUserSpentInfo --spine spine.csv -o training.csv\n  volga get-offline OnSaleUserSpentInfo --format json | head",
+        "\nThe same by hand, from {}:\n  volga materialize-offline on_sale_user_spent.wasm\n  volga training-set OnSaleUserSpentInfo --spine spine.csv -o training.csv\n  volga get-offline OnSaleUserSpentInfo --format json | head\n  volga serve & volga deploy on_sale_user_spent.wasm --token demo-token\n  curl -d '{{\"dataset\":\"OnSaleUserSpentInfo\",\"keys\":[{{\"user_id\":\"u1\"}}]}}' localhost:8765/v1/lookup",
         dir.display()
     );
     Ok(())

@@ -1,0 +1,343 @@
+//! Online scenarios: live ingest throughput into the hot store (HTTP push source, and Kafka
+//! when a broker is given), freshness (push -> visible in a lookup), and lookup latency under a
+//! fixed request rate with an open-loop load generator on loopback.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{Value, json};
+use volga::config::Config;
+use volga::sample::{SampleSpec, write_sample};
+use volga::server::{AppState, serve};
+
+/// What to run.
+pub struct OnlineSpec {
+    pub orders: usize,
+    pub users: usize,
+    pub workers: Option<usize>,
+    /// A tansu binary: when given, the Kafka scenario runs against a fresh in-memory broker.
+    pub tansu: Option<std::path::PathBuf>,
+    pub lookup_rate: u64,
+    pub lookup_secs: u64,
+}
+
+const TOKEN: &str = "bench";
+const DATASET: &str = "OnSaleUserSpentInfo";
+
+fn config(dir: &Path, orders: &str, workers: Option<usize>) -> Result<Config> {
+    let workers = workers.map(|w| format!("[runtime]\nworkers = {w}\n")).unwrap_or_default();
+    let text = format!(
+        "[storage]\ncold = \"sqlite:./cold.db\"\nhot = \"sled:./hot\"\n{workers}[server]\ntoken = \"{TOKEN}\"\n\
+         [connectors.mysql]\nkind = \"csv\"\ndir = \"./data\"\n[connectors.kafka]\n{orders}\ndisorder = \"0s\"\nidleness = \"off\"\n"
+    );
+    std::fs::write(dir.join("volga.toml"), text)?;
+    Ok(Config::load(Some(&dir.join("volga.toml")))?)
+}
+
+/// Orders with strictly increasing event times from `start`, one ms apart.
+fn orders(count: usize, users: usize, start: i64, seed: u64) -> Vec<Value> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| {
+            json!({
+                "buyer_id": format!("u{}", rng.random_range(0..users)),
+                "product_id": format!("p{}", rng.random_range(0..100)),
+                "product_type": if rng.random_bool(0.6) { "ON_SALE" } else { "REGULAR" },
+                "purchased_at": start + i as i64,
+                "product_price": rng.random_range(100..100_000) as f64 / 100.0,
+            })
+        })
+        .collect()
+}
+
+struct Running {
+    url: String,
+    client: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(config: Config, wasm: &Path) -> Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let state = Arc::new(AppState::open(config).await?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{url}/v1/pipelines"))
+        .bearer_auth(TOKEN)
+        .body(std::fs::read(wasm)?)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("deploy: {}", response.text().await?);
+    }
+    Ok(Running { url, client, stop, server })
+}
+
+impl Running {
+    async fn lookup(&self, keys: &[Value]) -> Result<Value> {
+        let body = json!({"dataset": DATASET, "keys": keys});
+        Ok(self.client.post(format!("{}/v1/lookup", self.url)).json(&body).send().await?.json().await?)
+    }
+
+    /// Waits until lookups answer `as_of >= time`.
+    async fn wait_final(&self, time: i64, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let key = [json!({"user_id": "u0"})];
+        loop {
+            if self.lookup(&key).await?["as_of"].as_i64().is_some_and(|t| t >= time) {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                bail!("as_of did not reach {time} within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1e3
+}
+
+/// Open-loop load: `rate` requests/s for `secs` seconds, each latency measured from its
+/// scheduled start (no coordinated omission). Returns sorted latencies and the achieved rate.
+async fn load(
+    running: &Running,
+    rate: u64,
+    secs: u64,
+    keys_per_request: usize,
+    users: usize,
+) -> (Vec<Duration>, f64) {
+    let total = rate * secs;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut rng = StdRng::seed_from_u64(9);
+    for i in 0..total {
+        let scheduled = started + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let keys: Vec<Value> = (0..keys_per_request)
+            .map(|_| json!({"user_id": format!("u{}", rng.random_range(0..users))}))
+            .collect();
+        let body = json!({"dataset": DATASET, "keys": keys});
+        let request = running.client.post(format!("{}/v1/lookup", running.url)).json(&body);
+        tasks.push(tokio::spawn(async move {
+            let ok = matches!(request.send().await, Ok(r) if r.status().is_success());
+            (ok, scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
+    for task in tasks {
+        let (ok, latency) = task.await.unwrap_or((false, Duration::ZERO));
+        if ok { latencies.push(latency) } else { failed += 1 }
+    }
+    if failed > 0 {
+        eprintln!("  {failed} lookups failed");
+    }
+    let achieved = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (latencies, achieved)
+}
+
+/// Closed loop: `clients` concurrent callers for `secs` seconds; requests/s.
+async fn peak(running: &Running, clients: usize, secs: u64, users: usize) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (client, url) = (running.client.clone(), running.url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            let mut rng = StdRng::seed_from_u64(c as u64);
+            while Instant::now() < deadline {
+                let body = json!({"dataset": DATASET, "keys": [{"user_id": format!("u{}", rng.random_range(0..users))}]});
+                if client.post(format!("{url}/v1/lookup")).json(&body).send().await.is_ok_and(|r| r.status().is_success()) {
+                    done += 1;
+                }
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap_or(0);
+    }
+    total as f64 / secs as f64
+}
+
+pub fn run(spec: &OnlineSpec, dir: &Path, wasm: &Path) -> Result<()> {
+    let sample = SampleSpec { users: spec.users, orders: 0, ..SampleSpec::default() };
+    write_sample(&dir.join("data"), &sample)?;
+    let start_ms = sample.start_ms;
+    let all = orders(spec.orders, spec.users, start_ms, 1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        // 1. HTTP push source: ingest throughput into the hot store.
+        let _ = std::fs::remove_dir_all(dir.join("hot"));
+        let _ = std::fs::remove_file(dir.join("cold.db"));
+        let running = start(config(dir, "kind = \"http\"", spec.workers)?, wasm).await?;
+        let started = Instant::now();
+        for chunk in all.chunks(10_000) {
+            let answer: Value = running
+                .client
+                .post(format!("{}/v1/ingest/orders", running.url))
+                .json(&chunk)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if answer["accepted"].as_u64() != Some(chunk.len() as u64) {
+                bail!("ingest: {answer}");
+            }
+        }
+        let pushed = started.elapsed();
+        let last = start_ms + spec.orders as i64 - 1;
+        running.wait_final(last - 1, Duration::from_secs(600)).await?;
+        let visible = started.elapsed();
+        println!("\nonline, reference example, {} orders, {} users", spec.orders, spec.users);
+        println!(
+            "http ingest: pushed in {:.2}s, all final in the hot store after {:.2}s: {:.0} events/s",
+            pushed.as_secs_f64(),
+            visible.as_secs_f64(),
+            spec.orders as f64 / visible.as_secs_f64()
+        );
+
+        // 2. Freshness: one row per request every 5 ms; push -> its watermark published.
+        let mut fresh = Vec::new();
+        for (i, row) in orders(400, spec.users, last + 1, 2).into_iter().enumerate() {
+            let sent = Instant::now();
+            running.client.post(format!("{}/v1/ingest/orders", running.url)).json(&row).send().await?;
+            running.wait_final(last + i as i64, Duration::from_secs(10)).await?;
+            fresh.push(sent.elapsed());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fresh.sort();
+        println!(
+            "freshness (http push -> visible in a lookup), {} rows: p50 {:.2} ms, p99 {:.2} ms",
+            fresh.len(),
+            percentile(&fresh, 0.5),
+            percentile(&fresh, 0.99)
+        );
+
+        // 3. Lookups: peak closed-loop rate, then open-loop latency at a fixed rate.
+        let rate = peak(&running, 32, 3, spec.users).await;
+        println!("lookup peak (32 concurrent clients, 1 key): {rate:.0} requests/s");
+        for keys in [1, 100] {
+            let (latencies, achieved) = load(&running, spec.lookup_rate, spec.lookup_secs, keys, spec.users).await;
+            println!(
+                "lookup at {} requests/s ({achieved:.0} achieved), {keys} key(s): p50 {:.3} ms, p99 {:.3} ms",
+                spec.lookup_rate,
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99)
+            );
+        }
+        running.stop().await?;
+
+        // 4. Kafka: the topic filled first, then the time to consume it into the hot store.
+        if let Some(tansu) = &spec.tansu {
+            let broker = Broker::start(tansu)?;
+            let brokers = &broker.address;
+            let topic = "orders";
+            let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+            admin
+                .create_topics(&[NewTopic::new(topic, 2, TopicReplication::Fixed(1))], &AdminOptions::new())
+                .await?;
+            let producer: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", brokers)
+                .set("linger.ms", "5")
+                .set("queue.buffering.max.messages", "1000000")
+                .create()?;
+            for (i, order) in all.iter().enumerate() {
+                let payload = order.to_string();
+                let mut record = BaseRecord::<(), _>::to(topic).payload(&payload).partition((i % 2) as i32);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((e, back)) => {
+                            if !matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)) {
+                                bail!("produce: {e}");
+                            }
+                            record = back;
+                            producer.poll(Duration::from_millis(10));
+                        }
+                    }
+                }
+            }
+            producer.flush(Duration::from_secs(60))?;
+            let _ = std::fs::remove_dir_all(dir.join("hot"));
+            let _ = std::fs::remove_file(dir.join("cold.db"));
+            let kafka = format!("kind = \"kafka\"\nbrokers = \"{brokers}\"");
+            let config = config(dir, &kafka, spec.workers)?;
+            let started = Instant::now();
+            let running = start(config, wasm).await.context("kafka scenario")?;
+            // Partition minimum: the last order of partition 0 or 1.
+            running.wait_final(last - 2, Duration::from_secs(600)).await?;
+            let visible = started.elapsed();
+            println!(
+                "kafka ingest (2 partitions, pre-filled): all final in the hot store after {:.2}s: {:.0} events/s",
+                visible.as_secs_f64(),
+                spec.orders as f64 / visible.as_secs_f64()
+            );
+            running.stop().await?;
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// A tansu broker with in-memory storage on a free loopback port, stopped on drop.
+struct Broker {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Broker {
+    fn start(binary: &Path) -> Result<Broker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(binary)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let address = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&address).is_err() {
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("the broker did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Broker { child, address })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
