@@ -74,6 +74,15 @@ pub(super) async fn ingest(
             if names.is_empty() { "none".into() } else { names.join(", ") }
         )));
     }
+    if let Some(failed) =
+        state.deployments().iter().find(|d| d.online.source(&name).is_some() && d.online.failure().is_some())
+    {
+        return Err(ApiError::Conflict(format!(
+            "pipeline `{}` has failed and takes no rows: {}; fix it and deploy again",
+            failed.online.name(),
+            failed.online.failure().unwrap_or_default()
+        )));
+    }
     let items = parse_body(&body)?;
     let request = state.requests.fetch_add(1, Ordering::Relaxed);
     let mut total = Offer::default();

@@ -77,12 +77,13 @@ pub fn run(config: Config, wasm: &std::path::Path, spec: &LiveSpec) -> Result<()
             if answer["accepted"].as_u64() != Some(n as u64) {
                 bail!("ingest: {answer}");
             }
-            // Poll until the batch is final (the watermark passes its newest time).
+            // Poll until the batch is published: its watermark is its newest time, so values
+            // are final through the time just before.
             let lookup = json!({"dataset": "OnSaleUserSpentInfo", "keys": watch.iter().map(|u| json!({"user_id": u})).collect::<Vec<_>>()});
             let body = loop {
                 let body: Value =
                     client.post(format!("{url}/v1/lookup")).json(&lookup).send().await?.json().await?;
-                if body["as_of"].as_i64().is_some_and(|t| t >= newest) {
+                if body["as_of"].as_i64().is_some_and(|t| t >= newest - 1) {
                     break body;
                 }
                 if sent.elapsed() > Duration::from_secs(30) {
