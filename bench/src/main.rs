@@ -80,9 +80,12 @@ enum Scenario {
         /// A tansu binary, to run the Kafka scenario on a fresh in-memory broker.
         #[arg(long, env = "VOLGA_TANSU")]
         tansu: Option<PathBuf>,
-        /// Lookup requests per second in the latency runs.
-        #[arg(long, default_value_t = 5_000)]
+        /// Requests per second in the 1-key latency run.
+        #[arg(long, default_value_t = 20_000)]
         lookup_rate: u64,
+        /// Requests per second in the 100-key latency run.
+        #[arg(long, default_value_t = 2_000)]
+        batch_lookup_rate: u64,
         /// Seconds per latency run.
         #[arg(long, default_value_t = 5)]
         lookup_secs: u64,
@@ -98,7 +101,16 @@ fn main() -> Result<()> {
             offline(orders, users, workers, runs.max(1), &dir)
         }
         Scenario::Lambda { rows, calls, dir } => lambda(rows.max(1), calls.max(1), &dir),
-        Scenario::Online { orders, users, workers, tansu, lookup_rate, lookup_secs, dir } => {
+        Scenario::Online {
+            orders,
+            users,
+            workers,
+            tansu,
+            lookup_rate,
+            batch_lookup_rate,
+            lookup_secs,
+            dir,
+        } => {
             let wasm = build_example(&dir)?;
             let spec = online::OnlineSpec {
                 orders,
@@ -106,6 +118,7 @@ fn main() -> Result<()> {
                 workers,
                 tansu,
                 lookup_rate: lookup_rate.max(1),
+                batch_lookup_rate: batch_lookup_rate.max(1),
                 lookup_secs: lookup_secs.max(1),
             };
             online::run(&spec, &dir, &wasm)
