@@ -45,6 +45,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(health))
         .fallback(|| async { ApiError::NotFound("no such route; see /v1/openapi.json".into()) })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            ApiError::MethodNotAllowed(format!(
+                "{method} is not allowed on {}; see /v1/openapi.json",
+                uri.path()
+            ))
+        })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }

@@ -100,6 +100,9 @@ fn lookups_and_ingest_name_what_is_wrong() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = server.get_text("/v2/anything");
     assert_eq!(status, 404, "{body}");
+    let (status, body) = server.get_text("/v1/lookup");
+    assert_eq!(status, 405, "{body}");
+    assert!(body.contains("GET is not allowed on /v1/lookup"), "{body}");
 }
 
 #[test]

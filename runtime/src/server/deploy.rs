@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value as JsonValue, json};
 use sha2::{Digest, Sha256};
@@ -61,9 +62,10 @@ pub(super) fn summary(deployment: &Deployment) -> JsonValue {
 pub(super) async fn deploy(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<JsonValue>)> {
     authorize(&state, &headers)?;
+    let body = body?;
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "empty body: send the pipeline component (.wasm) as the request body".into(),

@@ -15,6 +15,10 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: no such dataset, source or route.
     NotFound(String),
+    /// 405: the route exists, not with this method.
+    MethodNotAllowed(String),
+    /// 413 (or 400): the body could not be read, e.g. it is larger than the limit.
+    Body(StatusCode, String),
     /// 409: the request conflicts with the current state (a value not final yet, a dataset
     /// another pipeline serves).
     Conflict(String),
@@ -30,6 +34,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
+            ApiError::Body(status, m) => (status, m),
             ApiError::Internal(m) => {
                 eprintln!("volga: internal error: {m}");
                 (
@@ -43,6 +49,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        ApiError::Body(rejection.status(), format!("cannot read the request body: {}", rejection.body_text()))
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use serde_json::{Value as JsonValue, json};
 
@@ -46,7 +47,7 @@ fn parse_body(body: &[u8]) -> ApiResult<Vec<JsonValue>> {
 pub(super) async fn ingest(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<JsonValue>> {
     let sources = state.sources(&name);
     let http: Vec<_> = sources.iter().filter(|s| s.kind == "http").collect();
@@ -83,7 +84,7 @@ pub(super) async fn ingest(
             failed.online.failure().unwrap_or_default()
         )));
     }
-    let items = parse_body(&body)?;
+    let items = parse_body(&body?)?;
     let request = state.requests.fetch_add(1, Ordering::Relaxed);
     let mut total = Offer::default();
     for source in http {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use serde::Deserialize;
 use serde_json::{Map, Value as JsonValue, json};
 
@@ -71,8 +72,12 @@ pub fn parse_keys(
 }
 
 /// `POST /v1/lookup`.
-pub(super) async fn lookup(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<JsonValue>> {
+pub(super) async fn lookup(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<JsonValue>> {
     let started = Instant::now();
+    let body = body?;
     let request: LookupRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid lookup request: {e}")))?;
     let served = state.served(&request.dataset).ok_or_else(|| {
