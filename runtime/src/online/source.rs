@@ -121,6 +121,9 @@ pub struct Offer {
 struct SourceState {
     watermark: Watermark,
     next_worker: usize,
+    /// Kafka: the next offset to read per partition (every earlier record is applied, late or
+    /// dead-lettered).
+    offsets: std::collections::BTreeMap<i32, i64>,
 }
 
 struct SourceCounters {
@@ -206,7 +209,11 @@ impl OnlineSource {
             schema: wiring.schema,
             kind: wiring.kind,
             input: wiring.input,
-            state: Mutex::new(SourceState { watermark: wiring.watermark, next_worker: 0 }),
+            state: Mutex::new(SourceState {
+                watermark: wiring.watermark,
+                next_worker: 0,
+                offsets: Default::default(),
+            }),
             feeds: wiring.feeds,
             dead_letters: wiring.dead_letters,
             counters,
@@ -216,6 +223,11 @@ impl OnlineSource {
     /// The number of partitions.
     pub fn partitions(&self) -> usize {
         self.state.lock().expect("source state").watermark.partitions()
+    }
+
+    /// Kafka: the next offset per partition, after every record offered so far.
+    pub fn offsets(&self) -> Vec<(i32, i64)> {
+        self.state.lock().expect("source state").offsets.iter().map(|(&p, &o)| (p, o)).collect()
     }
 
     /// The current watermark.
@@ -240,6 +252,9 @@ impl OnlineSource {
         state.next_worker = (state.next_worker + 1) % workers;
         self.counters.rows_in.inc_by(records.len() as u64);
         for record in records {
+            if let Origin::Kafka { partition, offset } = record.origin {
+                state.offsets.insert(partition, offset + 1);
+            }
             let partition = record.partition.min(state.watermark.partitions() - 1);
             state.watermark.touch(partition, now);
             match record.row {
@@ -335,4 +350,81 @@ impl OnlineSource {
 /// Milliseconds since the epoch, now.
 pub fn wall_clock_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::connector::WatermarkPolicy;
+    use crate::schema::Field;
+    use crate::value::{FieldType, ScalarType, Value};
+
+    fn record(partition: usize, time: i64) -> Record {
+        Record {
+            partition,
+            origin: Origin::Kafka { partition: partition as i32, offset: time },
+            row: Ok(vec![Value::str("k"), Value::Int(time)]),
+        }
+    }
+
+    #[test]
+    fn rows_reach_their_worker_before_the_watermark_and_late_rows_are_dead_lettered() {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..2).map(|_| mpsc::channel()).unzip();
+        let (dead_letters, letters) = mpsc::channel();
+        let schema = Schema {
+            fields: vec![
+                Field {
+                    name: "k".into(),
+                    ty: FieldType::required(ScalarType::Str),
+                    key: true,
+                    timestamp: false,
+                },
+                Field {
+                    name: "t".into(),
+                    ty: FieldType::required(ScalarType::Timestamp),
+                    key: false,
+                    timestamp: true,
+                },
+            ],
+        };
+        let policy = WatermarkPolicy { disorder: 10, idleness: None };
+        let source = OnlineSource::new(
+            SourceWiring {
+                pipeline: "p".into(),
+                dataset: "D".into(),
+                source: SourceRef { connector: "kafka".into(), name: "topic".into(), tag: None },
+                schema,
+                kind: "kafka",
+                input: 3,
+                watermark: Watermark::new(policy, 2, Instant::now()),
+                spread: Spread::ByPartition,
+                feeds: Arc::new(Feeds::new(senders)),
+                dead_letters,
+            },
+            &Metrics::new(),
+        );
+        // After (1, 120) the watermark is min(100, 120) - 10 = 90, so (0, 80) is late.
+        let offer = source.offer(vec![record(0, 100), record(1, 50), record(1, 120), record(0, 80)]);
+        assert_eq!((offer.accepted, offer.late, offer.watermark), (3, 1, Some(90)));
+        let expected = [vec![100], vec![50, 120]];
+        for (receiver, times) in receivers.iter().zip(expected) {
+            let feeds: Vec<Feed> = receiver.try_iter().collect();
+            let [Feed::Rows { input: 3, updates }, Feed::Advance { input: 3, to: 90 }] = &feeds[..] else {
+                panic!("expected rows, then the watermark");
+            };
+            assert_eq!(updates.iter().map(|(_, t, _)| *t).collect::<Vec<_>>(), times);
+        }
+        let Ok(PublishEvent::DeadLetters(dead)) = letters.try_recv() else { panic!("no dead letters") };
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].location, "kafka:topic/0@80");
+        assert!(
+            dead[0].reason.starts_with("late: event time 80 is behind the watermark 90"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(source.offsets(), vec![(0, 81), (1, 121)]);
+    }
 }

@@ -53,6 +53,7 @@ pub(super) fn summary(deployment: &Deployment) -> JsonValue {
             "kind": s.kind,
             "partitions": s.partitions(),
             "watermark": Some(s.watermark()).filter(|&w| w > i64::MIN),
+            "offsets": s.offsets().into_iter().map(|(p, o)| json!({"partition": p, "next": o})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "tables": online.tables.iter().map(|(dataset, rows)| json!({"dataset": dataset, "rows": rows})).collect::<Vec<_>>(),
     })
