@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use crate::reference::{self, DAY, HOUR};
 use crate::support::{guest, read_csv, volga_ok, workspace, write_inputs};
@@ -118,6 +118,66 @@ fn every_aggregate_and_forever_windows_match_the_reference() {
         }
     }
     println!("compared {compared} aggregate values with the reference: 0 mismatches");
+}
+
+#[test]
+fn tumbling_and_hopping_windows_cover_the_last_closed_bucket() {
+    let wasm = guest("lambdas");
+    let mut compared = 0;
+    for seed in 30..32 {
+        let (users, orders) = reference::generate(seed, 12, 800);
+        // Epoch-aligned edges of 30-minute hops, hours and days near the orders, +-1 ms.
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut times = vec![reference::START - DAY, reference::START + 30 * DAY];
+        for _ in 0..60 {
+            let ts = orders[rng.random_range(0..orders.len())].ts;
+            let unit = [30 * 60_000, HOUR, 2 * HOUR, DAY][rng.random_range(0..4)];
+            let edge = (ts.div_euclid(unit) + rng.random_range(0..3)) * unit;
+            times.push(edge + rng.random_range(-1..=1));
+        }
+        let spine: Vec<(String, i64)> =
+            (0..15).flat_map(|u| times.iter().map(move |&t| (format!("u{u}"), t))).collect();
+        let (header, rows) = training_set(&wasm, "BucketTotals", &users, &orders, &spine);
+        assert_eq!(
+            header,
+            [
+                "user_id",
+                "timestamp",
+                "total_1h_bucket",
+                "orders_2h_hop_30m",
+                "avg_1d_bucket",
+                "max_1h_hop_2h"
+            ]
+        );
+        let joined = reference::joined(&users, &orders, false);
+        // (width, stride) of each aggregate's window, in output order.
+        let windows = [(HOUR, HOUR), (2 * HOUR, 30 * 60_000), (DAY, DAY), (HOUR, 2 * HOUR)];
+        for (row, (user, time)) in rows.iter().zip(&spine) {
+            // The key has a row once any of its rows is in a closed bucket or hop.
+            let first = joined
+                .iter()
+                .filter(|(u, ..)| u == user)
+                .flat_map(|(_, ts, _)| {
+                    windows.iter().filter_map(|&(w, s)| reference::first_closed_hop(*ts, w, s))
+                })
+                .min();
+            let expected = if first.is_some_and(|f| f <= *time) {
+                let hop = |(w, s): (i64, i64)| reference::last_hop(&joined, user, *time, w, s);
+                [
+                    bits(Some(reference::fsum(&hop(windows[0])))),
+                    bits(Some(hop(windows[1]).len() as f64)),
+                    bits(reference::avg(&hop(windows[2]))),
+                    bits(hop(windows[3]).into_iter().reduce(f64::max)),
+                ]
+            } else {
+                [None; 4]
+            };
+            let found = [cell(&row[2]), cell(&row[3]), cell(&row[4]), cell(&row[5])];
+            assert_eq!(found, expected, "seed {seed}, user {user} as of {time}: {row:?}");
+            compared += 4;
+        }
+    }
+    println!("compared {compared} bucket and hop aggregates with the reference: 0 mismatches");
 }
 
 #[test]

@@ -146,6 +146,24 @@ pub fn window(rows: &[(String, i64, f64)], user: &str, at: i64, width: Option<i6
         .collect()
 }
 
+/// Values of `user`'s joined rows in the last closed hop at `at`: hops are
+/// `[k*stride, k*stride + width)`, the last closed one has the greatest `k` with
+/// `k*stride + width <= at`. A tumbling window is a hop with `stride = width`.
+pub fn last_hop(rows: &[(String, i64, f64)], user: &str, at: i64, width: i64, stride: i64) -> Vec<f64> {
+    let k = (at - width).div_euclid(stride);
+    let (start, end) = (k * stride, k * stride + width);
+    rows.iter().filter(|(u, ts, _)| u == user && start <= *ts && *ts < end).map(|(_, _, p)| *p).collect()
+}
+
+/// The first time a row at `ts` is in a closed hop: the earliest end of a hop containing it.
+pub fn first_closed_hop(ts: i64, width: i64, stride: i64) -> Option<i64> {
+    let around = ts.div_euclid(stride);
+    (around - width / stride - 2..=around + 1)
+        .filter(|k| k * stride <= ts && ts < k * stride + width)
+        .map(|k| k * stride + width)
+        .min()
+}
+
 pub fn avg(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| fsum(xs) / xs.len() as f64)
 }

@@ -43,6 +43,21 @@ impl AggregateBuilder {
         self
     }
 
+    /// The last closed bucket of a tumbling window of width `width`: buckets `[n*d, (n+1)*d)`
+    /// aligned to the Unix epoch; at `T` the value covers the latest bucket that ended at or
+    /// before `T`.
+    pub fn tumbling(mut self, width: &str) -> Self {
+        self.window = wit::Window::Tumbling(width.to_string());
+        self
+    }
+
+    /// The last closed hop of a hopping window: hops `[k*stride, k*stride + width)` aligned to
+    /// the Unix epoch; at `T` the value covers the latest hop that ended at or before `T`.
+    pub fn hopping(mut self, width: &str, stride: &str) -> Self {
+        self.window = wit::Window::Hopping((width.to_string(), stride.to_string()));
+        self
+    }
+
     /// Names the output field.
     pub fn into(self, field: &str) -> Aggregate {
         Aggregate { kind: self.kind, on: self.on, window: self.window, into: field.to_string() }

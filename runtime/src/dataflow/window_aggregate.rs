@@ -1,19 +1,23 @@
 //! Windowed aggregation per key, with aggregates carried in invertible accumulators.
 //!
 //! The output is a keyed dataset whose value at time `T` holds, for each aggregate, its value
-//! over the input rows of the key inside its window: sliding `w` covers `T - w < ts <= T`,
-//! `forever` covers `ts <= T`. The dataset changes at every input time of a key and at every
-//! time a row leaves one of its windows (`ts + w`), and the operator emits a new row (and
-//! retracts the previous one) for the key at exactly those times, stamped with that time.
+//! over the input rows of the key that count at `T` in its window ([`Window::interval`]):
+//! sliding `w` covers `T - w < ts <= T`, `forever` covers `ts <= T`, tumbling and hopping
+//! windows cover the last bucket or hop closed at or before `T`. The dataset changes whenever a
+//! row starts or stops counting (at `ts` for sliding and forever windows, at bucket and hop
+//! ends otherwise), and the operator emits a new row (and retracts the previous one) for the
+//! key at exactly those times, stamped with that time.
 //!
 //! Times are processed in increasing order once the input frontier passes them: first every
-//! input update at `T`, then every expiry at `T`, then one output per touched key. Accumulators
-//! are exact and order-independent (see [`crate::aggregate`]), so the output depends on the
-//! input collection only — not on batching, arrival order within a time, or worker count.
+//! input update at `T`, then every row entering or leaving a window at `T`, then one output per
+//! touched key. Accumulators are exact and order-independent (see [`crate::aggregate`]), so the
+//! output depends on the input collection only — not on batching, arrival order within a time,
+//! or worker count.
 //!
-//! State stays bounded by the windows: each sliding window keeps the values of the rows still
-//! inside it, in a queue ordered by time, and drops them as they expire. Pending expiries hold
-//! the operator's capability, so downstream frontiers wait for them.
+//! State stays bounded by the windows: each window keeps the values of the rows waiting to
+//! count or still counting, in queues ordered by time (enter and leave times grow with event
+//! time), and drops them when they leave. Pending events hold the operator's capability, so
+//! downstream frontiers wait for them.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -44,19 +48,31 @@ pub trait WindowAggregate<'scope> {
     fn window_aggregate(self, spec: AggregateSpec, name: &str) -> RowCollection<'scope>;
 }
 
-/// The aggregates sharing one sliding window, and the values of the rows inside it.
-struct SlidingWindow {
-    width: Time,
+/// A row waiting to enter or to leave a window: its time there, key, the input value of each
+/// aggregate of the window that reads a field (row counts need none), and diff.
+type Pending = (Time, u32, Vec<Value>, isize);
+
+/// The aggregates sharing one window, and the rows waiting to enter or leave it. Enter and
+/// leave times grow with event time, and times are processed in order, so both are queues.
+struct WindowGroup {
+    window: Window,
     /// Indexes of the aggregates over this window.
     aggregates: Vec<usize>,
-    /// Rows inside the window, oldest first: time, key, the input value of each aggregate that
-    /// reads a field (row counts need none, and store nothing), diff.
-    rows: VecDeque<(Time, u32, Vec<Value>, isize)>,
+    /// Rows that count only from a later time (the close of their bucket or hop), with the
+    /// time they stop counting.
+    enters: VecDeque<(Option<Time>, Pending)>,
+    /// Rows that count now and stop counting at a later time.
+    leaves: VecDeque<Pending>,
 }
 
-impl SlidingWindow {
-    fn next_expiry(&self) -> Option<Time> {
-        self.rows.front().map(|(t, ..)| t + self.width)
+impl WindowGroup {
+    fn next_event(&self) -> Option<Time> {
+        let enter = self.enters.front().map(|(_, (t, ..))| *t);
+        let leave = self.leaves.front().map(|(t, ..)| *t);
+        match (enter, leave) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -71,29 +87,30 @@ struct State {
     spec: AggregateSpec,
     keys: HashMap<Vec<Value>, u32>,
     states: Vec<KeyState>,
-    windows: Vec<SlidingWindow>,
+    groups: Vec<WindowGroup>,
     touched: Vec<u32>,
     scratch: Vec<Value>,
 }
 
 impl State {
     fn new(spec: AggregateSpec) -> Self {
-        let mut windows: Vec<SlidingWindow> = Vec::new();
+        let mut groups: Vec<WindowGroup> = Vec::new();
         for (index, aggregate) in spec.aggregates.iter().enumerate() {
-            if let Window::Sliding(width) = aggregate.window {
-                match windows.iter_mut().find(|w| w.width == width) {
-                    Some(window) => window.aggregates.push(index),
-                    None => {
-                        windows.push(SlidingWindow { width, aggregates: vec![index], rows: VecDeque::new() })
-                    }
-                }
+            match groups.iter_mut().find(|g| g.window == aggregate.window) {
+                Some(group) => group.aggregates.push(index),
+                None => groups.push(WindowGroup {
+                    window: aggregate.window,
+                    aggregates: vec![index],
+                    enters: VecDeque::new(),
+                    leaves: VecDeque::new(),
+                }),
             }
         }
         State {
             spec,
             keys: HashMap::new(),
             states: Vec::new(),
-            windows,
+            groups,
             touched: Vec::new(),
             scratch: Vec::new(),
         }
@@ -128,39 +145,58 @@ impl State {
         }
     }
 
+    /// Applies `diff` copies of `values` (one per field-reading aggregate of group `g`) to the
+    /// key's accumulators of that group.
+    fn update(&mut self, g: usize, id: u32, values: &[Value], diff: isize) {
+        let state = &mut self.states[id as usize];
+        let mut values = values.iter();
+        for &a in &self.groups[g].aggregates {
+            let value = self.spec.aggregates[a].on.map(|_| values.next().expect("one value per field read"));
+            state.accumulators[a].update(value, diff);
+        }
+    }
+
     fn apply_input(&mut self, time: Time, row: Row, diff: isize) {
         let id = self.key_id(&row);
-        let state = &mut self.states[id as usize];
-        for (aggregate, accumulator) in self.spec.aggregates.iter().zip(&mut state.accumulators) {
-            accumulator.update(aggregate.on.map(|i| &row[i]), diff);
-        }
-        for window in &mut self.windows {
-            let values = window
+        for g in 0..self.groups.len() {
+            let Some((enter, leave)) = self.groups[g].window.interval(time) else {
+                continue;
+            };
+            let values: Vec<Value> = self.groups[g]
                 .aggregates
                 .iter()
                 .filter_map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
                 .collect();
-            window.rows.push_back((time, id, values, diff));
+            if enter > time {
+                self.groups[g].enters.push_back((leave, (enter, id, values, diff)));
+                continue;
+            }
+            self.update(g, id, &values, diff);
+            self.touch(id, time);
+            if let Some(leave) = leave {
+                self.groups[g].leaves.push_back((leave, id, values, diff));
+            }
         }
-        self.touch(id, time);
     }
 
-    fn next_expiry(&self) -> Option<Time> {
-        self.windows.iter().filter_map(SlidingWindow::next_expiry).min()
+    fn next_event(&self) -> Option<Time> {
+        self.groups.iter().filter_map(WindowGroup::next_event).min()
     }
 
-    /// Removes the rows that leave their windows at `time`.
-    fn expire(&mut self, time: Time) {
-        for w in 0..self.windows.len() {
-            while self.windows[w].next_expiry().is_some_and(|t| t <= time) {
-                let (_, id, values, diff) = self.windows[w].rows.pop_front().expect("non-empty");
-                let state = &mut self.states[id as usize];
-                let mut values = values.iter();
-                for &a in &self.windows[w].aggregates {
-                    let value =
-                        self.spec.aggregates[a].on.map(|_| values.next().expect("one value per field read"));
-                    state.accumulators[a].update(value, -diff);
+    /// Applies the rows that enter or leave their windows at `time`.
+    fn enter_and_leave(&mut self, time: Time) {
+        for g in 0..self.groups.len() {
+            while self.groups[g].enters.front().is_some_and(|(_, (t, ..))| *t <= time) {
+                let (leave, (_, id, values, diff)) = self.groups[g].enters.pop_front().expect("non-empty");
+                self.update(g, id, &values, diff);
+                self.touch(id, time);
+                if let Some(leave) = leave {
+                    self.groups[g].leaves.push_back((leave, id, values, diff));
                 }
+            }
+            while self.groups[g].leaves.front().is_some_and(|(t, ..)| *t <= time) {
+                let (_, id, values, diff) = self.groups[g].leaves.pop_front().expect("non-empty");
+                self.update(g, id, &values, -diff);
                 self.touch(id, time);
             }
         }
@@ -206,7 +242,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                     let mut inputs = pending.take_before(frontier).into_iter().peekable();
                     loop {
                         let next_input = inputs.peek().map(|(t, _)| *t);
-                        let time = match (next_input, state.next_expiry()) {
+                        let time = match (next_input, state.next_event()) {
                             (Some(a), Some(b)) => a.min(b),
                             (a, b) => match a.or(b) {
                                 Some(t) => t,
@@ -219,7 +255,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         while let Some((_, (row, diff))) = inputs.next_if(|(t, _)| *t == time) {
                             state.apply_input(time, row, diff);
                         }
-                        state.expire(time);
+                        state.enter_and_leave(time);
                         state.emit(time, &mut out);
                     }
                     if !out.is_empty() {
@@ -227,7 +263,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         output.session(cap).give_container(&mut out);
                         out.clear();
                     }
-                    let next = match (pending.min_time(), state.next_expiry()) {
+                    let next = match (pending.min_time(), state.next_event()) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };

@@ -8,12 +8,54 @@ use crate::value::{FieldType, ScalarType};
 use crate::wasm::spec;
 
 /// The rows an aggregate sees at time `T`.
+///
+/// Every kind is described by when a row at `ts` *counts*: from an enter time to a leave time
+/// ([`Window::interval`]). Buckets and hops are aligned to the Unix epoch (floor division, also
+/// for negative times).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Window {
-    /// Rows with `T - width < ts <= T`; a row leaves the window at `ts + width`.
+    /// Rows with `T - width < ts <= T`: a row counts from `ts` until `ts + width`.
     Sliding(i64),
-    /// Rows with `ts <= T`.
+    /// Rows with `ts <= T`: a row counts from `ts` on.
     Forever,
+    /// The last closed bucket: buckets are `[n*d, (n+1)*d)`, and at `T` the value covers the
+    /// bucket with the greatest `n` such that `(n+1)*d <= T`. A row counts from the end of its
+    /// bucket `E = (floor(ts/d)+1)*d` until `E + d`.
+    Tumbling(i64),
+    /// The last closed hop: hops are `[k*stride, k*stride + width)`, and at `T` the value
+    /// covers the hop with the greatest `k` such that `k*stride + width <= T`. A row belongs
+    /// to hops `k_min..=k_max` (those containing `ts`) and counts from `k_min*stride + width`
+    /// until `(k_max+1)*stride + width`; with `stride > width` some rows are in no hop and
+    /// never count.
+    Hopping {
+        /// The length of a hop.
+        width: i64,
+        /// The distance between hop starts.
+        stride: i64,
+    },
+}
+
+impl Window {
+    /// When a row at `ts` counts: `Some((enter, leave))` with `leave = None` for never; `None`
+    /// if it never does. `enter >= ts` always.
+    pub fn interval(self, ts: i64) -> Option<(i64, Option<i64>)> {
+        match self {
+            Window::Sliding(width) => Some((ts, ts.checked_add(width))),
+            Window::Forever => Some((ts, None)),
+            Window::Tumbling(width) => Window::Hopping { width, stride: width }.interval(ts),
+            Window::Hopping { width, stride } => {
+                // k*stride <= ts < k*stride + width
+                let k_max = ts.div_euclid(stride);
+                let k_min = (ts - width).div_euclid(stride) + 1;
+                if k_min > k_max {
+                    return None;
+                }
+                let enter = k_min.checked_mul(stride)?.checked_add(width)?;
+                let leave = (k_max + 1).checked_mul(stride).and_then(|t| t.checked_add(width));
+                Some((enter, leave))
+            }
+        }
+    }
 }
 
 impl fmt::Display for Window {
@@ -21,6 +63,8 @@ impl fmt::Display for Window {
         match self {
             Window::Sliding(ms) => write!(f, "{ms}ms"),
             Window::Forever => f.write_str("forever"),
+            Window::Tumbling(ms) => write!(f, "tumbling({ms}ms)"),
+            Window::Hopping { width, stride } => write!(f, "hopping({width}ms, {stride}ms)"),
         }
     }
 }
@@ -86,6 +130,13 @@ impl AggregatePlan {
                 Window::Sliding(parse_millis(text).map_err(|e| err(e.to_string()))?)
             }
             spec::Window::Forever => Window::Forever,
+            spec::Window::Tumbling(text) => {
+                Window::Tumbling(parse_millis(text).map_err(|e| err(e.to_string()))?)
+            }
+            spec::Window::Hopping((width, stride)) => Window::Hopping {
+                width: parse_millis(width).map_err(|e| err(format!("hop width: {e}")))?,
+                stride: parse_millis(stride).map_err(|e| err(format!("hop stride: {e}")))?,
+            },
             other => return Err(err(format!("window {other:?} is not supported yet"))),
         };
         let on = match &def.on {
@@ -114,5 +165,30 @@ impl AggregatePlan {
             }
         };
         Ok(AggregatePlan { function, on, window, into: def.into.clone(), ty })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn a_row_counts_from_the_close_of_its_bucket_for_one_bucket() {
+        assert_eq!(Window::Tumbling(10).interval(0), Some((10, Some(20))));
+        assert_eq!(Window::Tumbling(10).interval(9), Some((10, Some(20))));
+        assert_eq!(Window::Tumbling(10).interval(10), Some((20, Some(30))));
+        assert_eq!(Window::Tumbling(10).interval(-1), Some((0, Some(10))));
+    }
+
+    #[test]
+    fn a_row_counts_while_the_last_closed_hop_contains_it() {
+        // Hops [5k, 5k+10): ts 12 is in hops k=1 [5,15) and k=2 [10,20), which close at 15 and 20;
+        // the last closed hop at T is k = floor((T-10)/5), so it counts for T in [15, 25).
+        assert_eq!(Window::Hopping { width: 10, stride: 5 }.interval(12), Some((15, Some(25))));
+        // Hops [10k, 10k+3): ts 5 is in none.
+        assert_eq!(Window::Hopping { width: 3, stride: 10 }.interval(5), None);
+        assert_eq!(Window::Hopping { width: 3, stride: 10 }.interval(21), Some((23, Some(33))));
+        assert_eq!(Window::Sliding(7).interval(3), Some((3, Some(10))));
+        assert_eq!(Window::Forever.interval(3), Some((3, None)));
     }
 }

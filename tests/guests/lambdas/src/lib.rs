@@ -71,6 +71,19 @@ pub struct SpendTotals {
     pub avg_forever: Option<f64>,
 }
 
+/// Aggregates over the last closed bucket or hop.
+#[derive(Dataset)]
+pub struct BucketTotals {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub total_1h_bucket: f64,
+    pub orders_2h_hop_30m: i64,
+    pub avg_1d_bucket: Option<f64>,
+    pub max_1h_hop_2h: Option<f64>,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -113,6 +126,17 @@ fn pipeline() -> App {
                 Max::on("product_price").window("1h").into("max_1h"),
                 Min::on("product_price").window("1d").into("min_1d"),
                 Avg::on("product_price").window("forever").into("avg_forever"),
+            ]),
+    );
+    app.pipeline::<BucketTotals>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
+            .group_by(["user_id"])
+            .aggregate([
+                Sum::on("product_price").tumbling("1h").into("total_1h_bucket"),
+                Count::rows().hopping("2h", "30m").into("orders_2h_hop_30m"),
+                Avg::on("product_price").tumbling("1d").into("avg_1d_bucket"),
+                Max::on("product_price").hopping("1h", "2h").into("max_1h_hop_2h"),
             ]),
     );
     app
