@@ -39,11 +39,17 @@ fn shuffle_within_times(sources: &mut [SourceRows], seed: u64) {
     }
 }
 
+/// One windowed dataset and its history computed with the defaults on one worker.
+struct Case {
+    pipeline: LoadedPipeline,
+    dataset: &'static str,
+    baseline: Vec<Row>,
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     config: Config,
-    pipeline: LoadedPipeline,
-    baseline: Vec<Row>,
+    cases: Vec<Case>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -55,29 +61,43 @@ fn fixture() -> &'static Fixture {
         write_inputs(dir.path(), &users, &orders);
         std::fs::write(dir.path().join("volga.toml"), CSV_CONFIG).unwrap();
         let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
-        let (_host, pipeline) = LoadedPipeline::load(&config, &guest("example")).unwrap();
-        let baseline = run(&config, &pipeline, &OfflineOptions::default(), 1, 0, "baseline");
-        assert!(baseline.len() > 1000, "a meaningful history: {} rows", baseline.len());
-        Fixture { _dir: dir, config, pipeline, baseline }
+        // Sliding windows (the example), forever + sliding, tumbling + hopping (the test guest).
+        let cases =
+            [("example", "OnSaleUserSpentInfo"), ("lambdas", "SpendTotals"), ("lambdas", "BucketTotals")]
+                .into_iter()
+                .map(|(guest_name, dataset)| {
+                    let (_host, pipeline) = LoadedPipeline::load(&config, &guest(guest_name)).unwrap();
+                    let baseline =
+                        run(&config, &pipeline, dataset, &OfflineOptions::default(), 1, 0, "baseline");
+                    assert!(
+                        baseline.len() > 1000,
+                        "a meaningful history of {dataset}: {} rows",
+                        baseline.len()
+                    );
+                    Case { pipeline, dataset, baseline }
+                })
+                .collect();
+        Fixture { _dir: dir, config, cases }
     })
 }
 
 fn run(
     config: &Config,
     pipeline: &LoadedPipeline,
+    dataset: &str,
     options: &OfflineOptions,
     workers: usize,
     seed: u64,
     name: &str,
 ) -> Vec<Row> {
-    let targets = vec!["OnSaleUserSpentInfo".to_string()];
+    let targets = vec![dataset.to_string()];
     let mut sources = read_sources(config, pipeline, &targets, &[], volga::offline::Progress::Off).unwrap();
     if seed != 0 {
         shuffle_within_times(&mut sources, seed);
     }
-    let store = config.base_dir.join(format!("{name}.db"));
+    let store = config.base_dir.join(format!("{name}-{dataset}.db"));
     materialize_sources(pipeline, sources, &targets, workers, &store, options).unwrap();
-    history(&store, "OnSaleUserSpentInfo")
+    history(&store, dataset)
 }
 
 proptest! {
@@ -93,8 +113,10 @@ proptest! {
         let fixture = fixture();
         let options = OfflineOptions { epoch_rows, chunk_rows, ..OfflineOptions::default() };
         let name = format!("run-{epoch_rows}-{chunk_rows}-{workers}-{seed}");
-        let history = run(&fixture.config, &fixture.pipeline, &options, workers, seed, &name);
-        prop_assert_eq!(history.len(), fixture.baseline.len());
-        prop_assert!(history == fixture.baseline, "history differs from the baseline");
+        for case in &fixture.cases {
+            let history = run(&fixture.config, &case.pipeline, case.dataset, &options, workers, seed, &name);
+            prop_assert_eq!(history.len(), case.baseline.len(), "{}", case.dataset);
+            prop_assert!(history == case.baseline, "{}: history differs from the baseline", case.dataset);
+        }
     }
 }
