@@ -62,21 +62,20 @@ fn fixture() -> &'static Fixture {
         std::fs::write(dir.path().join("volga.toml"), CSV_CONFIG).unwrap();
         let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
         // Sliding windows (the example), forever + sliding, tumbling + hopping (the test guest).
-        let cases =
-            [("example", "OnSaleUserSpentInfo"), ("lambdas", "SpendTotals"), ("lambdas", "BucketTotals")]
-                .into_iter()
-                .map(|(guest_name, dataset)| {
-                    let (_host, pipeline) = LoadedPipeline::load(&config, &guest(guest_name)).unwrap();
-                    let baseline =
-                        run(&config, &pipeline, dataset, &OfflineOptions::default(), 1, 0, "baseline");
-                    assert!(
-                        baseline.len() > 1000,
-                        "a meaningful history of {dataset}: {} rows",
-                        baseline.len()
-                    );
-                    Case { pipeline, dataset, baseline }
-                })
-                .collect();
+        let cases = [
+            ("example", "OnSaleUserSpentInfo"),
+            ("lambdas", "SpendTotals"),
+            ("lambdas", "BucketTotals"),
+            ("lambdas", "SpreadStats"),
+        ]
+        .into_iter()
+        .map(|(guest_name, dataset)| {
+            let (_host, pipeline) = LoadedPipeline::load(&config, &guest(guest_name)).unwrap();
+            let baseline = run(&config, &pipeline, dataset, &OfflineOptions::default(), 1, 0, "baseline");
+            assert!(baseline.len() > 1000, "a meaningful history of {dataset}: {} rows", baseline.len());
+            Case { pipeline, dataset, baseline }
+        })
+        .collect();
         Fixture { _dir: dir, config, cases }
     })
 }

@@ -180,6 +180,63 @@ fn tumbling_and_hopping_windows_cover_the_last_closed_bucket() {
     println!("compared {compared} bucket and hop aggregates with the reference: 0 mismatches");
 }
 
+/// Nearest-rank quantile: the value at 1-based rank `max(1, ceil(p * n))`.
+fn nearest_rank(mut xs: Vec<f64>, p: f64) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    let rank = ((p * xs.len() as f64).ceil() as usize).max(1);
+    xs.get(rank - 1).copied()
+}
+
+/// Population stddev: `sqrt(fsum((x - m)^2) / n)`, `m = fsum(xs) / n`.
+fn stddev(xs: &[f64]) -> Option<f64> {
+    let mean = reference::avg(xs)?;
+    let squares: Vec<f64> = xs.iter().map(|x| (x - mean) * (x - mean)).collect();
+    Some((reference::fsum(&squares) / xs.len() as f64).sqrt())
+}
+
+#[test]
+fn stddev_distinct_and_quantiles_match_the_reference() {
+    let wasm = guest("lambdas");
+    let mut compared = 0;
+    for seed in 40..42 {
+        let (users, orders) = reference::generate(seed, 12, 900);
+        let spine = spine(&orders, 12, seed);
+        let (header, rows) = training_set(&wasm, "SpreadStats", &users, &orders, &spine);
+        assert_eq!(
+            header,
+            ["user_id", "timestamp", "stddev_1d", "products_forever", "median_2h", "p90_1d_bucket"]
+        );
+        let joined = reference::joined(&users, &orders, false);
+        let matched: Vec<&reference::Order> = orders
+            .iter()
+            .filter(|o| users.iter().any(|u| u.id == o.buyer && u.registered_at <= o.ts))
+            .collect();
+        for (row, (user, time)) in rows.iter().zip(&spine) {
+            let expected = if reference::has_row(&joined, user, *time) {
+                let mut products: Vec<&str> = matched
+                    .iter()
+                    .filter(|o| &o.buyer == user && o.ts <= *time)
+                    .map(|o| o.product.as_str())
+                    .collect();
+                products.sort();
+                products.dedup();
+                [
+                    bits(stddev(&reference::window(&joined, user, *time, Some(DAY)))),
+                    bits(Some(products.len() as f64)),
+                    bits(nearest_rank(reference::window(&joined, user, *time, Some(2 * HOUR)), 0.5)),
+                    bits(nearest_rank(reference::last_hop(&joined, user, *time, DAY, DAY), 0.9)),
+                ]
+            } else {
+                [None; 4]
+            };
+            let found = [cell(&row[2]), cell(&row[3]), cell(&row[4]), cell(&row[5])];
+            assert_eq!(found, expected, "seed {seed}, user {user} as of {time}: {row:?}");
+            compared += 4;
+        }
+    }
+    println!("compared {compared} stddev, distinct and quantile values with the reference: 0 mismatches");
+}
+
 #[test]
 fn transform_emits_rows_at_their_input_time() {
     let wasm = guest("lambdas");

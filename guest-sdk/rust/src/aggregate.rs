@@ -96,6 +96,27 @@ aggregate_on!(
     Max, Max
 );
 
+aggregate_on!(
+    /// Population standard deviation of a numeric field: `sqrt(fsum((x - mean)^2) / n)` with
+    /// the exact mean rounded once; null over an empty window.
+    Stddev, Stddev
+);
+aggregate_on!(
+    /// Number of distinct non-null values of a field; 0 over an empty window.
+    Distinct, Distinct
+);
+
+/// The `p`-quantile of a numeric field by nearest rank (the value at 1-based rank
+/// `max(1, ceil(p * n))`, so always one of the values); null over an empty window.
+pub struct Quantile;
+
+impl Quantile {
+    /// The `p`-quantile (`0 <= p <= 1`) of `field`.
+    pub fn on(field: &str, p: f64) -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::Quantile(p), Some(field))
+    }
+}
+
 /// Number of rows; 0 over an empty window.
 pub struct Count;
 

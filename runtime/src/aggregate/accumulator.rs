@@ -30,6 +30,17 @@ pub enum Accumulator {
         /// Max when true, Min when false.
         max: bool,
     },
+    /// The multiset of values, for the aggregates that need all of them.
+    Multiset {
+        /// Value -> multiplicity.
+        values: BTreeMap<Value, i64>,
+        /// Exact sum and count, for Stddev's mean.
+        sum: ExactSum,
+        /// Non-null values.
+        count: i64,
+        /// Which aggregate.
+        function: AggregateFn,
+    },
 }
 
 impl Accumulator {
@@ -42,6 +53,9 @@ impl Accumulator {
             AggregateFn::Avg => Accumulator::Avg { sum: ExactSum::new(), count: 0 },
             AggregateFn::Min => Accumulator::Extreme { values: BTreeMap::new(), max: false },
             AggregateFn::Max => Accumulator::Extreme { values: BTreeMap::new(), max: true },
+            AggregateFn::Stddev | AggregateFn::Distinct | AggregateFn::Quantile(_) => {
+                Accumulator::Multiset { values: BTreeMap::new(), sum: ExactSum::new(), count: 0, function }
+            }
         }
     }
 
@@ -65,11 +79,14 @@ impl Accumulator {
                 add_times(sum, v, diff);
                 *count += diff64;
             }
-            (Accumulator::Extreme { values, .. }, Some(value)) => {
-                let n = values.entry(value.clone()).or_insert(0);
-                *n += diff64;
-                if *n == 0 {
-                    values.remove(value);
+            (Accumulator::Extreme { values, .. }, Some(value)) => add_to_multiset(values, value, diff64),
+            (Accumulator::Multiset { values, sum, count, function }, Some(value)) => {
+                add_to_multiset(values, value, diff64);
+                *count += diff64;
+                if *function == AggregateFn::Stddev
+                    && let Some(v) = as_f64(value)
+                {
+                    add_times(sum, v, diff);
                 }
             }
             _ => {}
@@ -89,7 +106,49 @@ impl Accumulator {
                 let extreme = if *max { values.keys().next_back() } else { values.keys().next() };
                 extreme.cloned().unwrap_or(Value::Null)
             }
+            Accumulator::Multiset { values, sum, count, function } => match function {
+                AggregateFn::Distinct => Value::Int(values.len() as i64),
+                _ if *count == 0 => Value::Null,
+                AggregateFn::Quantile(F64(p)) => {
+                    let rank = ((p * *count as f64).ceil() as i64).clamp(1, *count);
+                    let mut seen = 0;
+                    values
+                        .iter()
+                        .find(|(_, n)| {
+                            seen += **n;
+                            seen >= rank
+                        })
+                        .map_or(Value::Null, |(v, _)| v.clone())
+                }
+                _ => {
+                    // Stddev: squared deviations from the once-rounded mean, summed exactly.
+                    let n = *count as f64;
+                    let mean = sum.value() / n;
+                    let mut squares = ExactSum::new();
+                    for (value, times) in values {
+                        let d = as_f64(value).unwrap_or(0.0) - mean;
+                        add_times(&mut squares, d * d, *times as isize);
+                    }
+                    Value::Float(F64((squares.value() / n).sqrt()))
+                }
+            },
         }
+    }
+}
+
+fn add_to_multiset(values: &mut BTreeMap<Value, i64>, value: &Value, diff: i64) {
+    let n = values.entry(value.clone()).or_insert(0);
+    *n += diff;
+    if *n == 0 {
+        values.remove(value);
+    }
+}
+
+fn as_f64(value: &Value) -> Option<f64> {
+    match value {
+        Value::Float(F64(v)) => Some(*v),
+        Value::Int(v) => Some(*v as f64),
+        _ => None,
     }
 }
 
@@ -128,6 +187,33 @@ mod tests {
         assert_eq!(max.value(), Value::Int(7));
         max.update(Some(&Value::Int(7)), -1);
         assert_eq!(max.value(), Value::Int(3));
+    }
+
+    #[test]
+    fn stddev_distinct_and_quantile_follow_their_stated_rules() {
+        let values = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let mut stddev = Accumulator::new(AggregateFn::Stddev, Some(ScalarType::Float));
+        let mut distinct = Accumulator::new(AggregateFn::Distinct, Some(ScalarType::Float));
+        let mut median = Accumulator::new(AggregateFn::Quantile(F64(0.5)), Some(ScalarType::Float));
+        let mut p90 = Accumulator::new(AggregateFn::Quantile(F64(0.9)), Some(ScalarType::Float));
+        assert_eq!(
+            (stddev.value(), median.value(), distinct.value()),
+            (Value::Null, Value::Null, Value::Int(0))
+        );
+        for v in values {
+            for a in [&mut stddev, &mut distinct, &mut median, &mut p90] {
+                a.update(Some(&Value::float(v)), 1);
+            }
+        }
+        // Mean 5, squared deviations sum to 32, population variance 4.
+        assert_eq!(stddev.value(), Value::float(2.0));
+        assert_eq!(distinct.value(), Value::Int(5));
+        // Nearest rank: ceil(0.5 * 8) = 4th value, ceil(0.9 * 8) = 8th.
+        assert_eq!((median.value(), p90.value()), (Value::float(4.0), Value::float(9.0)));
+        p90.update(Some(&Value::float(9.0)), -1);
+        assert_eq!(p90.value(), Value::float(7.0));
+        stddev.update(Some(&Value::Null), 1);
+        assert_eq!(stddev.value(), Value::float(2.0), "nulls are ignored");
     }
 
     #[test]

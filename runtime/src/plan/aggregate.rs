@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::duration::parse_millis;
 use crate::schema::Schema;
-use crate::value::{FieldType, ScalarType};
+use crate::value::{F64, FieldType, ScalarType};
 use crate::wasm::spec;
 
 /// The rows an aggregate sees at time `T`.
@@ -82,6 +82,17 @@ pub enum AggregateFn {
     Min,
     /// Largest value; null when empty.
     Max,
+    /// Population standard deviation of the non-null values; null when empty. With `mean` the
+    /// exact sum rounded once divided by `n`, it is `sqrt(S / n)` where `S` is the exact sum,
+    /// rounded once, of each value's `(x - mean) * (x - mean)` (each product rounded):
+    /// Python's `math.sqrt(math.fsum((x - m) * (x - m) for x in xs) / n)`.
+    Stddev,
+    /// Number of distinct non-null values; 0 when empty.
+    Distinct,
+    /// The `p`-quantile of the non-null values by nearest rank: the value at 1-based rank
+    /// `max(1, ceil(p * n))` in ascending order (p = 0 is the minimum, 1 the maximum). Always
+    /// one of the values, so exact; null when empty.
+    Quantile(F64),
 }
 
 impl fmt::Display for AggregateFn {
@@ -92,6 +103,9 @@ impl fmt::Display for AggregateFn {
             AggregateFn::Avg => "Avg",
             AggregateFn::Min => "Min",
             AggregateFn::Max => "Max",
+            AggregateFn::Stddev => "Stddev",
+            AggregateFn::Distinct => "Distinct",
+            AggregateFn::Quantile(_) => "Quantile",
         })
     }
 }
@@ -123,6 +137,12 @@ impl AggregatePlan {
             spec::AggregateKind::Avg => AggregateFn::Avg,
             spec::AggregateKind::Min => AggregateFn::Min,
             spec::AggregateKind::Max => AggregateFn::Max,
+            spec::AggregateKind::Stddev => AggregateFn::Stddev,
+            spec::AggregateKind::Distinct => AggregateFn::Distinct,
+            spec::AggregateKind::Quantile(p) if (0.0..=1.0).contains(&p) => AggregateFn::Quantile(F64(p)),
+            spec::AggregateKind::Quantile(p) => {
+                return Err(err(format!("quantile {p} is outside [0, 1]")));
+            }
             ref other => return Err(err(format!("{other:?} is not supported yet"))),
         };
         let window = match &def.window {
@@ -155,6 +175,11 @@ impl AggregatePlan {
             AggregateFn::Sum if numeric => FieldType::required(input_scalar.expect("numeric")),
             AggregateFn::Avg if numeric => FieldType::optional(ScalarType::Float),
             AggregateFn::Min | AggregateFn::Max if input_scalar.is_some_and(|s| s != ScalarType::Bool) => {
+                FieldType::optional(input_scalar.expect("checked"))
+            }
+            AggregateFn::Stddev if numeric => FieldType::optional(ScalarType::Float),
+            AggregateFn::Distinct if on.is_some() => FieldType::required(ScalarType::Int),
+            AggregateFn::Quantile(_) if numeric || input_scalar == Some(ScalarType::Timestamp) => {
                 FieldType::optional(input_scalar.expect("checked"))
             }
             _ => {

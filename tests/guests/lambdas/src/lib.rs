@@ -84,6 +84,19 @@ pub struct BucketTotals {
     pub max_1h_hop_2h: Option<f64>,
 }
 
+/// Aggregates that need every value of the window.
+#[derive(Dataset)]
+pub struct SpreadStats {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub stddev_1d: Option<f64>,
+    pub products_forever: i64,
+    pub median_2h: Option<f64>,
+    pub p90_1d_bucket: Option<f64>,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -137,6 +150,17 @@ fn pipeline() -> App {
                 Count::rows().hopping("2h", "30m").into("orders_2h_hop_30m"),
                 Avg::on("product_price").tumbling("1d").into("avg_1d_bucket"),
                 Max::on("product_price").hopping("1h", "2h").into("max_1h_hop_2h"),
+            ]),
+    );
+    app.pipeline::<SpreadStats>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
+            .group_by(["user_id"])
+            .aggregate([
+                Stddev::on("product_price").window("1d").into("stddev_1d"),
+                Distinct::on("product_id").window("forever").into("products_forever"),
+                Quantile::on("product_price", 0.5).window("2h").into("median_2h"),
+                Quantile::on("product_price", 0.9).tumbling("1d").into("p90_1d_bucket"),
             ]),
     );
     app
