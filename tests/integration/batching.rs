@@ -67,6 +67,7 @@ fn fixture() -> &'static Fixture {
             ("lambdas", "SpendTotals"),
             ("lambdas", "BucketTotals"),
             ("lambdas", "SpreadStats"),
+            ("lambdas", "SessionTotals"),
         ]
         .into_iter()
         .map(|(guest_name, dataset)| {

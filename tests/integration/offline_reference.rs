@@ -180,6 +180,52 @@ fn tumbling_and_hopping_windows_cover_the_last_closed_bucket() {
     println!("compared {compared} bucket and hop aggregates with the reference: 0 mismatches");
 }
 
+#[test]
+fn session_windows_cover_the_last_closed_session() {
+    let wasm = guest("lambdas");
+    let mut compared = 0;
+    for seed in 50..52 {
+        // Few orders per user, so gaps of an hour or more are common.
+        let (users, orders) = reference::generate(seed, 12, 400);
+        let joined = reference::joined(&users, &orders, false);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut times = reference::spine_times(&orders, &mut rng, 40);
+        // Session closes: last row + gap, +-1 ms.
+        for _ in 0..30 {
+            let (_, ts, _) = &joined[rng.random_range(0..joined.len())];
+            let gap = [HOUR, 3 * HOUR][rng.random_range(0..2)];
+            times.push(ts + gap + rng.random_range(-1..=1));
+        }
+        let spine: Vec<(String, i64)> =
+            (0..15).flat_map(|u| times.iter().map(move |&t| (format!("u{u}"), t))).collect();
+        let (header, rows) = training_set(&wasm, "SessionTotals", &users, &orders, &spine);
+        assert_eq!(
+            header,
+            ["user_id", "timestamp", "orders_1h_session", "spent_1h_session", "avg_3h_session"]
+        );
+        for (row, (user, time)) in rows.iter().zip(&spine) {
+            let first_close = [HOUR, 3 * HOUR]
+                .iter()
+                .filter_map(|&gap| reference::sessions(&joined, user, gap).first().map(|(close, _)| *close))
+                .min();
+            let expected = if first_close.is_some_and(|c| c <= *time) {
+                let one = reference::last_session(&joined, user, *time, HOUR);
+                [
+                    bits(Some(one.len() as f64)),
+                    bits(Some(reference::fsum(&one))),
+                    bits(reference::avg(&reference::last_session(&joined, user, *time, 3 * HOUR))),
+                ]
+            } else {
+                [None; 3]
+            };
+            let found = [cell(&row[2]), cell(&row[3]), cell(&row[4])];
+            assert_eq!(found, expected, "seed {seed}, user {user} as of {time}: {row:?}");
+            compared += 3;
+        }
+    }
+    println!("compared {compared} session aggregates with the reference: 0 mismatches");
+}
+
 /// Nearest-rank quantile: the value at 1-based rank `max(1, ceil(p * n))`.
 fn nearest_rank(mut xs: Vec<f64>, p: f64) -> Option<f64> {
     xs.sort_by(f64::total_cmp);

@@ -164,6 +164,36 @@ pub fn first_closed_hop(ts: i64, width: i64, stride: i64) -> Option<i64> {
         .min()
 }
 
+/// `user`'s sessions (runs of rows less than `gap` apart), each as (close time, values).
+pub fn sessions(rows: &[(String, i64, f64)], user: &str, gap: i64) -> Vec<(i64, Vec<f64>)> {
+    let mut mine: Vec<(i64, f64)> =
+        rows.iter().filter(|(u, ..)| u == user).map(|(_, t, p)| (*t, *p)).collect();
+    mine.sort_by_key(|(t, _)| *t);
+    let mut out: Vec<(i64, Vec<f64>)> = Vec::new();
+    let mut last: Option<i64> = None;
+    for (t, p) in mine {
+        match out.last_mut() {
+            Some((close, values)) if last.is_some_and(|l| t - l < gap) => {
+                values.push(p);
+                *close = t + gap;
+            }
+            _ => out.push((t + gap, vec![p])),
+        }
+        last = Some(t);
+    }
+    out
+}
+
+/// Values of `user`'s last session closed at or before `at` (empty if none).
+pub fn last_session(rows: &[(String, i64, f64)], user: &str, at: i64, gap: i64) -> Vec<f64> {
+    sessions(rows, user, gap)
+        .into_iter()
+        .filter(|(close, _)| *close <= at)
+        .next_back()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
 pub fn avg(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| fsum(xs) / xs.len() as f64)
 }

@@ -58,6 +58,14 @@ impl AggregateBuilder {
         self
     }
 
+    /// The last closed session of the key: a session is a run of rows less than `gap` apart,
+    /// closed `gap` after its last row; at `T` the value covers the session that closed last
+    /// at or before `T`.
+    pub fn session(mut self, gap: &str) -> Self {
+        self.window = wit::Window::Session(gap.to_string());
+        self
+    }
+
     /// Names the output field.
     pub fn into(self, field: &str) -> Aggregate {
         Aggregate { kind: self.kind, on: self.on, window: self.window, into: field.to_string() }

@@ -19,7 +19,7 @@
 //! time), and drops them when they leave. Pending events hold the operator's capability, so
 //! downstream frontiers wait for them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Exchange;
@@ -52,6 +52,15 @@ pub trait WindowAggregate<'scope> {
 /// aggregate of the window that reads a field (row counts need none), and diff.
 type Pending = (Time, u32, Vec<Value>, isize);
 
+/// One key's sessions in a session window: the rows of the open session, and those of the
+/// last closed one (which count until the open one closes).
+#[derive(Default)]
+struct Sessions {
+    open: Vec<(Vec<Value>, isize)>,
+    closes_at: Time,
+    closed: Vec<(Vec<Value>, isize)>,
+}
+
 /// The aggregates sharing one window, and the rows waiting to enter or leave it. Enter and
 /// leave times grow with event time, and times are processed in order, so both are queues.
 struct WindowGroup {
@@ -63,16 +72,18 @@ struct WindowGroup {
     enters: VecDeque<(Option<Time>, Pending)>,
     /// Rows that count now and stop counting at a later time.
     leaves: VecDeque<Pending>,
+    /// Session windows: each key's sessions, and the times open sessions close (an entry is
+    /// stale when the key's session was extended since).
+    sessions: HashMap<u32, Sessions>,
+    closes: BTreeMap<Time, Vec<u32>>,
 }
 
 impl WindowGroup {
     fn next_event(&self) -> Option<Time> {
         let enter = self.enters.front().map(|(_, (t, ..))| *t);
         let leave = self.leaves.front().map(|(t, ..)| *t);
-        match (enter, leave) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let close = self.closes.keys().next().copied();
+        [enter, leave, close].into_iter().flatten().min()
     }
 }
 
@@ -103,6 +114,8 @@ impl State {
                     aggregates: vec![index],
                     enters: VecDeque::new(),
                     leaves: VecDeque::new(),
+                    sessions: HashMap::new(),
+                    closes: BTreeMap::new(),
                 }),
             }
         }
@@ -159,14 +172,18 @@ impl State {
     fn apply_input(&mut self, time: Time, row: Row, diff: isize) {
         let id = self.key_id(&row);
         for g in 0..self.groups.len() {
-            let Some((enter, leave)) = self.groups[g].window.interval(time) else {
-                continue;
-            };
             let values: Vec<Value> = self.groups[g]
                 .aggregates
                 .iter()
                 .filter_map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
                 .collect();
+            if let Window::Session(gap) = self.groups[g].window {
+                self.add_to_session(g, id, time, gap, values, diff);
+                continue;
+            }
+            let Some((enter, leave)) = self.groups[g].window.interval(time) else {
+                continue;
+            };
             if enter > time {
                 self.groups[g].enters.push_back((leave, (enter, id, values, diff)));
                 continue;
@@ -177,6 +194,36 @@ impl State {
                 self.groups[g].leaves.push_back((leave, id, values, diff));
             }
         }
+    }
+
+    /// Adds a row at `time` to the key's open session in group `g`, first closing that session
+    /// if the row is `gap` or more after its last row.
+    fn add_to_session(&mut self, g: usize, id: u32, time: Time, gap: Time, values: Vec<Value>, diff: isize) {
+        let due = self.groups[g].sessions.get(&id).is_some_and(|s| !s.open.is_empty() && s.closes_at <= time);
+        if due {
+            self.close_session(g, id, time);
+        }
+        let closes_at = time.saturating_add(gap);
+        let sessions = self.groups[g].sessions.entry(id).or_default();
+        sessions.open.push((values, diff));
+        sessions.closes_at = closes_at;
+        self.groups[g].closes.entry(closes_at).or_default().push(id);
+    }
+
+    /// Closes the key's open session at `time`: its rows start counting, the previous closed
+    /// session's rows stop.
+    fn close_session(&mut self, g: usize, id: u32, time: Time) {
+        let sessions = self.groups[g].sessions.get_mut(&id).expect("the key has sessions");
+        let open = std::mem::take(&mut sessions.open);
+        let previous = std::mem::replace(&mut sessions.closed, open);
+        let closed = sessions.closed.clone();
+        for (values, diff) in previous {
+            self.update(g, id, &values, -diff);
+        }
+        for (values, diff) in closed {
+            self.update(g, id, &values, diff);
+        }
+        self.touch(id, time);
     }
 
     fn next_event(&self) -> Option<Time> {
@@ -198,6 +245,15 @@ impl State {
                 let (_, id, values, diff) = self.groups[g].leaves.pop_front().expect("non-empty");
                 self.update(g, id, &values, -diff);
                 self.touch(id, time);
+            }
+            while let Some(entry) = self.groups[g].closes.first_entry().filter(|e| *e.key() <= time) {
+                for id in entry.remove() {
+                    let session = &self.groups[g].sessions[&id];
+                    // Skip entries left by sessions extended (or closed early) since.
+                    if !session.open.is_empty() && session.closes_at <= time {
+                        self.close_session(g, id, time);
+                    }
+                }
             }
         }
     }

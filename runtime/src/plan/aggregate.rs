@@ -33,16 +33,23 @@ pub enum Window {
         /// The distance between hop starts.
         stride: i64,
     },
+    /// The last closed session of the key: a session is a maximal run of the key's rows in
+    /// which consecutive rows are less than `gap` apart, and it closes `gap` after its last
+    /// row. At `T` the value covers the session that closed last at or before `T`, so a row
+    /// counts from its session's close until the next session's close. Which session a row
+    /// belongs to depends on later rows, so [`Window::interval`] does not apply.
+    Session(i64),
 }
 
 impl Window {
     /// When a row at `ts` counts: `Some((enter, leave))` with `leave = None` for never; `None`
-    /// if it never does. `enter >= ts` always.
+    /// if it never does (or, for sessions, if that depends on other rows). `enter >= ts` always.
     pub fn interval(self, ts: i64) -> Option<(i64, Option<i64>)> {
         match self {
             Window::Sliding(width) => Some((ts, ts.checked_add(width))),
             Window::Forever => Some((ts, None)),
             Window::Tumbling(width) => Window::Hopping { width, stride: width }.interval(ts),
+            Window::Session(_) => None,
             Window::Hopping { width, stride } => {
                 // k*stride <= ts < k*stride + width
                 let k_max = ts.div_euclid(stride);
@@ -65,6 +72,7 @@ impl fmt::Display for Window {
             Window::Forever => f.write_str("forever"),
             Window::Tumbling(ms) => write!(f, "tumbling({ms}ms)"),
             Window::Hopping { width, stride } => write!(f, "hopping({width}ms, {stride}ms)"),
+            Window::Session(gap) => write!(f, "session({gap}ms)"),
         }
     }
 }
@@ -157,7 +165,9 @@ impl AggregatePlan {
                 width: parse_millis(width).map_err(|e| err(format!("hop width: {e}")))?,
                 stride: parse_millis(stride).map_err(|e| err(format!("hop stride: {e}")))?,
             },
-            other => return Err(err(format!("window {other:?} is not supported yet"))),
+            spec::Window::Session(text) => {
+                Window::Session(parse_millis(text).map_err(|e| err(format!("session gap: {e}")))?)
+            }
         };
         let on = match &def.on {
             None if function == AggregateFn::Count => None,

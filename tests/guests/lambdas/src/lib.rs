@@ -97,6 +97,18 @@ pub struct SpreadStats {
     pub p90_1d_bucket: Option<f64>,
 }
 
+/// Aggregates over the last closed session of each user.
+#[derive(Dataset)]
+pub struct SessionTotals {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub orders_1h_session: i64,
+    pub spent_1h_session: f64,
+    pub avg_3h_session: Option<f64>,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -161,6 +173,16 @@ fn pipeline() -> App {
                 Distinct::on("product_id").window("forever").into("products_forever"),
                 Quantile::on("product_price", 0.5).window("2h").into("median_2h"),
                 Quantile::on("product_price", 0.9).tumbling("1d").into("p90_1d_bucket"),
+            ]),
+    );
+    app.pipeline::<SessionTotals>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
+            .group_by(["user_id"])
+            .aggregate([
+                Count::rows().session("1h").into("orders_1h_session"),
+                Sum::on("product_price").session("1h").into("spent_1h_session"),
+                Avg::on("product_price").session("3h").into("avg_3h_session"),
             ]),
     );
     app
