@@ -186,12 +186,7 @@ pub fn sessions(rows: &[(String, i64, f64)], user: &str, gap: i64) -> Vec<(i64, 
 
 /// Values of `user`'s last session closed at or before `at` (empty if none).
 pub fn last_session(rows: &[(String, i64, f64)], user: &str, at: i64, gap: i64) -> Vec<f64> {
-    sessions(rows, user, gap)
-        .into_iter()
-        .filter(|(close, _)| *close <= at)
-        .next_back()
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    sessions(rows, user, gap).into_iter().rfind(|(close, _)| *close <= at).map(|(_, v)| v).unwrap_or_default()
 }
 
 pub fn avg(xs: &[f64]) -> Option<f64> {
