@@ -62,6 +62,13 @@ pub struct DatasetLabels {
     pub dataset: String,
 }
 
+/// Labels of a pipeline.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabels {
+    /// The pipeline.
+    pub pipeline: String,
+}
+
 /// Labels of a lookup.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
@@ -104,6 +111,8 @@ pub struct Metrics {
     pub dataset_watermark: Family<DatasetLabels, Gauge>,
     /// Lookup latency, by kind.
     pub lookup_seconds: Family<LookupLabels, Histogram>,
+    /// Input rows held by each pipeline's windows.
+    pub state_rows: Family<PipelineLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -130,6 +139,7 @@ impl Metrics {
             rows_published: Family::default(),
             dataset_watermark: Family::default(),
             lookup_seconds: Family::new_with_constructor(latency_histogram),
+            state_rows: Family::default(),
         };
         registry.register("source_rows_in", "Records received from a source", metrics.rows_in.clone());
         registry.register("source_rows_applied", "Rows handed to the dataflow", metrics.rows_applied.clone());
@@ -155,6 +165,11 @@ impl Metrics {
             metrics.dataset_watermark.clone(),
         );
         registry.register("lookup_seconds", "Lookup latency", metrics.lookup_seconds.clone());
+        registry.register(
+            "state_rows",
+            "Input rows held by a pipeline's windows",
+            metrics.state_rows.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 

@@ -25,7 +25,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::{Config, ConfigError};
 use crate::connector::{ConnectorError, open_table_source};
-use crate::dataflow::{Failure, NativeFilter, RenderContext, Time, Update, render_datasets};
+use crate::dataflow::{Failure, NativeFilter, RenderContext, StateRows, Time, Update, render_datasets};
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
 use crate::store::{ColdStore, DatasetMeta, StoreError};
@@ -59,6 +59,8 @@ pub struct OfflineOptions {
     pub progress: Progress,
     /// Filters to run natively instead of in the guest, by lambda id (for benchmarks).
     pub native_filters: HashMap<u32, NativeFilter>,
+    /// Where the job's windows report the rows they hold (read it after the job for the peak).
+    pub state_rows: Arc<StateRows>,
 }
 
 impl Default for OfflineOptions {
@@ -71,6 +73,7 @@ impl Default for OfflineOptions {
             chunk_rows: 4096,
             progress: Progress::Off,
             native_filters: HashMap::new(),
+            state_rows: Arc::default(),
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct OfflineReport {
     pub compute_time: Duration,
     /// The whole job.
     pub elapsed: Duration,
+    /// The most input rows the windows held at once.
+    pub peak_state_rows: i64,
 }
 
 /// Runs the pipeline in `wasm` over its offline sources and writes the targets' history.
@@ -165,6 +170,7 @@ pub fn materialize_offline(
         read_time,
         compute_time: computed.elapsed(),
         elapsed: started.elapsed(),
+        peak_state_rows: options.state_rows.peak(),
     })
 }
 
@@ -256,6 +262,7 @@ pub fn materialize_sources(
 ) -> Result<(u64, Vec<(String, u64)>), OfflineError> {
     let plan = pipeline.plan.clone();
     let native_filters = options.native_filters.clone();
+    let state_rows = options.state_rows.clone();
     let chunk_rows = options.chunk_rows.max(1);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
     let boundaries = Arc::new(epoch_boundaries(&sources, options.epoch_rows));
@@ -317,6 +324,7 @@ pub fn materialize_sources(
                 failure: failure.clone(),
                 native_filters: native_filters.clone(),
                 metrics: None,
+                state_rows: state_rows.clone(),
             };
             let probe = ProbeHandle::new();
             let mut inputs: Vec<InputHandleVec<Time, Update>> =

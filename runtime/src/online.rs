@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::connector::{ConnectorConfig, ConnectorError, open_table_source};
-use crate::dataflow::{Failure, Time, Update};
+use crate::dataflow::{Failure, StateRows, Time, Update};
 use crate::metrics::Metrics;
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
@@ -83,6 +83,7 @@ pub struct OnlinePipeline {
     /// Its table sources and the rows read from each.
     pub tables: Vec<(String, usize)>,
     feeds: Arc<Feeds>,
+    state_rows: Arc<StateRows>,
     stop: Arc<AtomicBool>,
     failure: Failure,
     workers: Mutex<Option<timely::communication::initialize::WorkerGuards<()>>>,
@@ -143,6 +144,7 @@ impl OnlinePipeline {
         let (publisher, published) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let failure = Failure::default();
+        let state_rows = Arc::new(StateRows::default());
 
         // Streaming sources first: a Kafka topic must exist before the workers start.
         let mut sources = Vec::new();
@@ -215,6 +217,7 @@ impl OnlinePipeline {
             stop: stop.clone(),
             failure: failure.clone(),
             metrics: metrics.clone(),
+            state_rows: state_rows.clone(),
         });
         let guards = timely::execute(timely::Config::process(workers), move |w| worker::run(w, &shared))
             .map_err(|e| OnlineError::Start {
@@ -228,6 +231,7 @@ impl OnlinePipeline {
             sources,
             tables: Vec::new(),
             feeds,
+            state_rows,
             stop,
             failure,
             workers: Mutex::new(Some(guards)),
@@ -311,6 +315,11 @@ impl OnlinePipeline {
     /// The streaming source reading `name` (a topic or HTTP source name), if any.
     pub fn source(&self, name: &str) -> Option<&Arc<OnlineSource>> {
         self.sources.iter().find(|s| s.source.name == name)
+    }
+
+    /// Input rows its windows hold now.
+    pub fn state_rows(&self) -> i64 {
+        self.state_rows.current()
     }
 
     /// The error that stopped the pipeline, if one did.

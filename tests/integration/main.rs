@@ -9,5 +9,6 @@ mod online;
 mod reference;
 mod server_api;
 mod sqlite_source;
+mod state_size;
 mod support;
 mod wasm_host;

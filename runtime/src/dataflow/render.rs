@@ -9,6 +9,7 @@ use differential_dataflow::AsCollection;
 use prometheus_client::metrics::counter::Counter;
 use timely::dataflow::operators::vec::Map;
 
+use super::StateRows;
 use super::{
     AggregateSpec, AsOfJoin, CountRows, Failure, JoinSpec, LambdaCall, LambdaStats, RowCollection,
     WasmFilter, WasmTransform, WindowAggregate,
@@ -32,6 +33,8 @@ pub struct RenderContext {
     pub native_filters: HashMap<u32, NativeFilter>,
     /// Where operators and lambdas count what they do (online), if anywhere.
     pub metrics: Option<Arc<Metrics>>,
+    /// Rows held by the job's windows.
+    pub state_rows: Arc<StateRows>,
 }
 
 impl RenderContext {
@@ -141,6 +144,7 @@ fn render_one<'scope>(
                         .iter()
                         .map(|a| a.on.map(|i| input_schema.fields[i].ty.scalar))
                         .collect(),
+                    state_rows: context.state_rows.clone(),
                 };
                 nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
             }

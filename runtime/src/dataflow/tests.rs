@@ -64,6 +64,7 @@ fn window_edges_are_exclusive_at_t_minus_w_and_ties_all_count() {
     let event = |t: i64, v: i64| (row(&[a.clone(), Value::Int(t), Value::Int(v)]), t, 1);
     let input = vec![event(0, 1), event(10, 2), event(10, 3), event(20, 4)];
     let spec = AggregateSpec {
+        state_rows: Default::default(),
         keys: vec![0],
         aggregates: vec![
             AggregatePlan {

@@ -20,13 +20,14 @@
 //! downstream frontiers wait for them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, key_hash};
+use super::{RowCollection, StateRows, Time, Update, frontier_time, key_hash};
 use crate::aggregate::Accumulator;
 use crate::plan::{AggregatePlan, Window};
 use crate::value::{Row, ScalarType, Value};
@@ -40,6 +41,8 @@ pub struct AggregateSpec {
     pub aggregates: Vec<AggregatePlan>,
     /// The input's scalar type of each aggregate's field.
     pub input_types: Vec<Option<ScalarType>>,
+    /// Where the operator reports the rows its windows hold.
+    pub state_rows: Arc<StateRows>,
 }
 
 /// Aggregates a collection per key over windows.
@@ -230,6 +233,19 @@ impl State {
         self.groups.iter().filter_map(WindowGroup::next_event).min()
     }
 
+    /// Input rows held: waiting to count, counting in a window that drops them later, or in a
+    /// session.
+    fn rows_held(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| {
+                g.enters.len()
+                    + g.leaves.len()
+                    + g.sessions.values().map(|s| s.open.len() + s.closed.len()).sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Applies the rows that enter or leave their windows at `time`.
     fn enter_and_leave(&mut self, time: Time) {
         for g in 0..self.groups.len() {
@@ -285,6 +301,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                 let mut state = State::new(spec);
                 let mut held = HeldCapability::new();
                 let mut out: Vec<Update> = Vec::new();
+                let mut reported = 0i64;
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         if let Some(cap) = cap.retain_least(0) {
@@ -324,6 +341,9 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         (a, b) => a.or(b),
                     };
                     held.settle(next);
+                    let rows = state.rows_held() as i64;
+                    state.spec.state_rows.add(rows - reported);
+                    reported = rows;
                 }
             })
             .as_collection()

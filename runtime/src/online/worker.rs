@@ -15,7 +15,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::publish::PublishEvent;
 use super::source::{Feed, Feeds};
-use crate::dataflow::{Failure, RenderContext, Time, Update, key_hash, render_datasets};
+use crate::dataflow::{Failure, RenderContext, StateRows, Time, Update, key_hash, render_datasets};
 use crate::metrics::Metrics;
 use crate::pipeline::LoadedPipeline;
 
@@ -32,6 +32,7 @@ pub(crate) struct WorkerShared {
     pub stop: Arc<AtomicBool>,
     pub failure: Failure,
     pub metrics: Arc<Metrics>,
+    pub state_rows: Arc<StateRows>,
 }
 
 /// Runs worker `worker` until the pipeline stops or fails.
@@ -52,6 +53,7 @@ pub(crate) fn run(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
         failure: shared.failure.clone(),
         native_filters: HashMap::new(),
         metrics: Some(shared.metrics.clone()),
+        state_rows: shared.state_rows.clone(),
     };
     let plan = shared.pipeline.plan.clone();
     let mut inputs: Vec<Option<InputHandleVec<Time, Update>>> =

@@ -109,6 +109,16 @@ pub struct SessionTotals {
     pub avg_3h_session: Option<f64>,
 }
 
+/// One sliding hour: the state-size test's dataset.
+#[derive(Dataset)]
+pub struct HourCounts {
+    #[key]
+    pub user_id: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub orders_1h: i64,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -184,6 +194,12 @@ fn pipeline() -> App {
                 Sum::on("product_price").session("1h").into("spent_1h_session"),
                 Avg::on("product_price").session("3h").into("avg_3h_session"),
             ]),
+    );
+    app.pipeline::<HourCounts>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
+            .group_by(["user_id"])
+            .aggregate([Count::rows().window("1h").into("orders_1h")]),
     );
     app
 }
