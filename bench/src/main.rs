@@ -65,6 +65,19 @@ enum Scenario {
         #[arg(long, default_value = "target/bench-offline")]
         dir: PathBuf,
     },
+    /// State size: `--events` orders, one every 100 ms, through a sliding hour (the test guest's
+    /// `HourCounts`); prints the most rows the window held against the rows of one hour.
+    State {
+        /// Orders.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: usize,
+        /// Timely workers (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Working folder (data, stores, component).
+        #[arg(long, default_value = "target/bench-state")]
+        dir: PathBuf,
+    },
     /// Online: ingest throughput into the hot store (HTTP push, and Kafka with --tansu),
     /// freshness, and lookup latency at a fixed request rate.
     Online {
@@ -101,6 +114,7 @@ fn main() -> Result<()> {
             offline(orders, users, workers, runs.max(1), &dir)
         }
         Scenario::Lambda { rows, calls, dir } => lambda(rows.max(1), calls.max(1), &dir),
+        Scenario::State { events, workers, dir } => state(events, workers, &dir),
         Scenario::Online {
             orders,
             users,
@@ -124,6 +138,48 @@ fn main() -> Result<()> {
             online::run(&spec, &dir, &wasm)
         }
     }
+}
+
+fn state(events: usize, workers: Option<usize>, dir: &Path) -> Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir.join("data"))?;
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/lambdas");
+    let wasm = dir.join("test_lambdas.wasm");
+    build_guest(&guest, &wasm, &default_cache_dir(), &mut |line| eprintln!("{line}"))?;
+    let start: i64 = 1_700_000_000_000;
+    let step = 100;
+    let mut users = std::io::BufWriter::new(std::fs::File::create(dir.join("data/users.csv"))?);
+    writeln!(users, "user_id,registered_at,name")?;
+    for i in 0..100 {
+        writeln!(users, "u{i},{},n", start - 86_400_000)?;
+    }
+    users.flush()?;
+    let mut orders = std::io::BufWriter::new(std::fs::File::create(dir.join("data/orders.csv"))?);
+    writeln!(orders, "buyer_id,product_id,product_type,purchased_at,product_price")?;
+    for i in 0..events {
+        writeln!(orders, "u{},p,ON_SALE,{},{}", i % 100, start + i as i64 * step, i % 1000)?;
+    }
+    orders.flush()?;
+    std::fs::write(
+        dir.join("volga.toml"),
+        "[storage]\ncold = \"sqlite:./cold.db\"\n[connectors.mysql]\nkind = \"csv\"\ndir = \"./data\"\n",
+    )?;
+    let config = Config::load(Some(&dir.join("volga.toml")))?;
+    let options = OfflineOptions { targets: vec!["HourCounts".into()], workers, ..OfflineOptions::default() };
+    let report = materialize_offline(&config, &wasm, &options)?;
+    let per_hour = 3_600_000 / step;
+    println!(
+        "\nstate: {} events, one every {step} ms, through a sliding hour on {} workers in {:.1}s",
+        report.events_in,
+        report.workers,
+        report.elapsed.as_secs_f64()
+    );
+    println!(
+        "peak state {} rows; one hour holds {per_hour} rows: {:.2}x (bound: 2x)",
+        report.peak_state_rows,
+        report.peak_state_rows as f64 / per_hour as f64
+    );
+    Ok(())
 }
 
 fn build_example(dir: &Path) -> Result<PathBuf> {
