@@ -323,6 +323,39 @@ fn transform_emits_rows_at_their_input_time() {
 }
 
 #[test]
+fn native_dropnull_drop_rename_and_select_reshape_rows() {
+    let wasm = guest("lambdas");
+    let dir = workspace();
+    let (users, orders) = reference::generate(6, 12, 600);
+    write_inputs(dir.path(), &users, &orders);
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "NamedOrder"]);
+    let (header, rows) = {
+        volga_ok(dir.path(), &["get-offline", "NamedOrder", "-o", "named.csv"]);
+        read_csv(&dir.path().join("named.csv"))
+    };
+    assert_eq!(header, ["buyer", "purchased_at", "price", "name"]);
+    let mut found: Vec<(String, i64, u64, String)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap(), cell(&r[2]).unwrap(), r[3].clone()))
+        .collect();
+    // Orders whose buyer has a version as of the order, with that version's name.
+    let mut expected: Vec<(String, i64, u64, String)> = orders
+        .iter()
+        .filter_map(|o| {
+            let user = users
+                .iter()
+                .filter(|u| u.id == o.buyer && u.registered_at <= o.ts)
+                .max_by(|a, b| (a.registered_at, &a.name).cmp(&(b.registered_at, &b.name)))?;
+            Some((o.buyer.clone(), o.ts, o.price.to_bits(), user.name.clone()))
+        })
+        .collect();
+    found.sort();
+    expected.sort();
+    assert!(expected.len() < orders.len(), "some orders have no known buyer and are dropped");
+    assert_eq!(found, expected);
+}
+
+#[test]
 fn a_left_join_takes_the_right_version_as_of_each_row_or_nulls() {
     let wasm = guest("lambdas");
     let dir = workspace();

@@ -80,15 +80,19 @@ enum Node {
     Transform { input: u32, lambda: u32 },
     Join { left: u32, right: u32, join: Join },
     Aggregate { input: u32, keys: Vec<String>, aggregates: Vec<Aggregate> },
+    Project { input: u32, select: Option<Vec<String>>, drop: Vec<String>, rename: Vec<(String, String)> },
+    DropNull { input: u32, fields: Vec<String> },
 }
 
 impl Node {
     fn inputs(&self) -> Vec<u32> {
         match self {
             Node::Input(_) => vec![],
-            Node::Filter { input, .. } | Node::Transform { input, .. } | Node::Aggregate { input, .. } => {
-                vec![*input]
-            }
+            Node::Filter { input, .. }
+            | Node::Transform { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Project { input, .. }
+            | Node::DropNull { input, .. } => vec![*input],
             Node::Join { left, right, .. } => vec![*left, *right],
         }
     }
@@ -195,6 +199,15 @@ impl App {
                     keys: keys.clone(),
                     aggregates: aggregates.iter().map(Aggregate::to_wit).collect(),
                 }),
+                Node::Project { input, select, drop, rename } => wit::Node::Project(wit::ProjectNode {
+                    input: at(input),
+                    select: select.clone(),
+                    drop: drop.clone(),
+                    rename: rename.clone(),
+                }),
+                Node::DropNull { input, fields } => {
+                    wit::Node::Dropnull(wit::DropnullNode { input: at(input), fields: fields.clone() })
+                }
             });
         }
         wit::PipelineDef { inputs, nodes, output: renumber[output as usize] }
@@ -291,6 +304,31 @@ impl Stream {
             Some(O::fields()),
         );
         self.then(Node::Transform { input: self.node, lambda })
+    }
+
+    /// Keeps only `fields`, in that order (the timestamp field must be among them).
+    pub fn select<const N: usize>(&self, fields: [&str; N]) -> Stream {
+        let select = Some(fields.iter().map(|f| f.to_string()).collect());
+        self.then(Node::Project { input: self.node, select, drop: Vec::new(), rename: Vec::new() })
+    }
+
+    /// Removes `fields` (not the timestamp field).
+    pub fn drop<const N: usize>(&self, fields: [&str; N]) -> Stream {
+        let drop = fields.iter().map(|f| f.to_string()).collect();
+        self.then(Node::Project { input: self.node, select: None, drop, rename: Vec::new() })
+    }
+
+    /// Renames fields: `[("from", "to"), ...]`.
+    pub fn rename<const N: usize>(&self, renames: [(&str, &str); N]) -> Stream {
+        let rename = renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        self.then(Node::Project { input: self.node, select: None, drop: Vec::new(), rename })
+    }
+
+    /// Drops the rows with a null in any of `fields` (every optional field when empty); those
+    /// fields become non-optional.
+    pub fn dropnull<const N: usize>(&self, fields: [&str; N]) -> Stream {
+        let fields = fields.iter().map(|f| f.to_string()).collect();
+        self.then(Node::DropNull { input: self.node, fields })
     }
 
     /// Joins each row with `right` as of the row's event time (see [`Join`]). The output has the

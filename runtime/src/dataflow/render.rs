@@ -16,7 +16,7 @@ use super::{
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Op, Plan};
-use crate::value::Row;
+use crate::value::{Row, Value};
 use crate::wasm::GuestInstance;
 
 /// A host-side filter that stands in for a guest lambda: it sees the filter's whole input row.
@@ -134,6 +134,14 @@ fn render_one<'scope>(
                     how: *how,
                 };
                 nodes[*left].clone().join_as_of(nodes[*right].clone(), spec, &node.label)
+            }
+            Op::Project { input, columns } => {
+                let columns = columns.clone();
+                nodes[*input].clone().map(move |row| columns.iter().map(|&c| row[c].clone()).collect())
+            }
+            Op::DropNull { input, fields } => {
+                let fields = fields.clone();
+                nodes[*input].clone().filter(move |row| fields.iter().all(|&f| row[f] != Value::Null))
             }
             Op::Aggregate { input, keys, aggregates } => {
                 let input_schema = &graph.nodes[*input].schema;

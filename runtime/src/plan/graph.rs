@@ -60,6 +60,21 @@ pub enum Op {
         /// Inner or left.
         how: JoinHow,
     },
+    /// Native projection: output column `i` is input column `columns[i]` (renamed per the
+    /// node's schema).
+    Project {
+        /// The input node.
+        input: usize,
+        /// Input column of each output column.
+        columns: Vec<usize>,
+    },
+    /// Native filter: rows whose `fields` are all non-null.
+    DropNull {
+        /// The input node.
+        input: usize,
+        /// The fields checked.
+        fields: Vec<usize>,
+    },
     /// Windowed aggregation per key. Output: the keys, the timestamp, one field per aggregate.
     Aggregate {
         /// The input node.
@@ -76,9 +91,11 @@ impl Op {
     pub fn inputs(&self) -> Vec<usize> {
         match self {
             Op::Input { .. } => Vec::new(),
-            Op::Filter { input, .. } | Op::Transform { input, .. } | Op::Aggregate { input, .. } => {
-                vec![*input]
-            }
+            Op::Filter { input, .. }
+            | Op::Transform { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Project { input, .. }
+            | Op::DropNull { input, .. } => vec![*input],
             Op::Join { left, right, .. } => vec![*left, *right],
         }
     }
@@ -123,9 +140,11 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
     out.push(graph.nodes[node].label.clone());
     match &graph.nodes[node].op {
         Op::Input { .. } => {}
-        Op::Filter { input, .. } | Op::Transform { input, .. } | Op::Aggregate { input, .. } => {
-            lineage(graph, *input, out)
-        }
+        Op::Filter { input, .. }
+        | Op::Transform { input, .. }
+        | Op::Aggregate { input, .. }
+        | Op::Project { input, .. }
+        | Op::DropNull { input, .. } => lineage(graph, *input, out),
         Op::Join { left, .. } => lineage(graph, *left, out),
     }
 }
@@ -271,6 +290,36 @@ pub(super) fn build(
                     .map(|(op, schema)| Node { op, schema, label: label.clone(), events: false })
                     .map_err(|(op, m)| op_err(&op.unwrap_or(label.clone()), m))?
             }
+            spec::Node::Project(p) => {
+                let input = earlier(p.input, "its input")?;
+                let label = project_label(p);
+                let (columns, schema) = project_node(&nodes[input], p).map_err(|m| op_err(&label, m))?;
+                Node { op: Op::Project { input, columns }, schema, label, events: nodes[input].events }
+            }
+            spec::Node::Dropnull(d) => {
+                let input = earlier(d.input, "its input")?;
+                let label = format!("dropnull({})", d.fields.join(", "));
+                let mut schema = nodes[input].schema.clone();
+                let fields: Vec<usize> = if d.fields.is_empty() {
+                    (0..schema.fields.len()).filter(|&i| schema.fields[i].ty.nullable).collect()
+                } else {
+                    d.fields
+                        .iter()
+                        .map(|name| {
+                            schema.index_of(name).ok_or_else(|| {
+                                op_err(
+                                    &label,
+                                    format!("no field `{name}` in its input ({})", schema.describe()),
+                                )
+                            })
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+                for &i in &fields {
+                    schema.fields[i].ty.nullable = false;
+                }
+                Node { op: Op::DropNull { input, fields }, schema, label, events: nodes[input].events }
+            }
         };
         nodes.push(built);
     }
@@ -281,6 +330,64 @@ pub(super) fn build(
     let projection = match_declared(declared, &nodes[output])
         .map_err(|m| op_err(&format!("output of {}", nodes[output].label), m))?;
     Ok(Graph { inputs: def.inputs.clone(), nodes, output, projection })
+}
+
+fn project_label(p: &spec::ProjectNode) -> String {
+    let mut parts = Vec::new();
+    if let Some(select) = &p.select {
+        parts.push(format!("select({})", select.join(", ")));
+    }
+    if !p.drop.is_empty() {
+        parts.push(format!("drop({})", p.drop.join(", ")));
+    }
+    if !p.rename.is_empty() {
+        let pairs: Vec<String> = p.rename.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+        parts.push(format!("rename({})", pairs.join(", ")));
+    }
+    if parts.is_empty() { "select(*)".into() } else { parts.join(".") }
+}
+
+/// The input columns and schema of a projection; keys of a keyed dataset and the timestamp
+/// must survive it.
+fn project_node(input: &Node, p: &spec::ProjectNode) -> Result<(Vec<usize>, Schema), String> {
+    let schema = &input.schema;
+    let find = |name: &str| {
+        schema.index_of(name).ok_or_else(|| format!("no field `{name}` in its input ({})", schema.describe()))
+    };
+    let mut columns: Vec<usize> = match &p.select {
+        Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+        None => (0..schema.fields.len()).collect(),
+    };
+    for name in &p.drop {
+        let index = find(name)?;
+        columns.retain(|&c| c != index);
+    }
+    let mut fields: Vec<_> = columns.iter().map(|&c| schema.fields[c].clone()).collect();
+    for (from, to) in &p.rename {
+        let names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+        let field = fields.iter_mut().find(|f| &f.name == from).ok_or_else(|| {
+            format!("renames `{from}`, which is not among its fields ({})", names.join(", "))
+        })?;
+        field.name = to.clone();
+    }
+    let out = Schema { fields };
+    let mut names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
+    names.sort();
+    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("field `{}` appears twice in its output", pair[0]));
+    }
+    if !out.fields.iter().any(|f| f.timestamp) {
+        return Err(format!(
+            "removes the timestamp field `{}`: every dataset needs one",
+            schema.timestamp_name()
+        ));
+    }
+    if !input.events
+        && let Some(key) = schema.fields.iter().enumerate().find(|(i, f)| f.key && !columns.contains(i))
+    {
+        return Err(format!("removes key field `{}` of a keyed dataset", key.1.name));
+    }
+    Ok((columns, out))
 }
 
 fn join_node(

@@ -158,3 +158,36 @@ fn datasets_need_exactly_one_timestamp() {
     let err = Plan::from_spec(&spec).unwrap_err().to_string();
     assert!(err.contains("dataset `User`") && err.contains("no timestamp field"), "{err}");
 }
+
+/// The example with a projection node between the join and the aggregate.
+fn with_projection(project: crate::wasm::spec::ProjectNode) -> Result<Plan, PlanError> {
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    let pipeline = spec.datasets[2].pipeline.as_mut().unwrap();
+    pipeline.nodes.insert(4, WitNode::Project(project));
+    let WitNode::Aggregate(aggregate) = &mut pipeline.nodes[5] else { panic!() };
+    aggregate.input = 4;
+    pipeline.output = 5;
+    Plan::from_spec(&spec)
+}
+
+#[test]
+fn projections_keep_the_timestamp_and_name_missing_fields() {
+    use crate::wasm::spec::ProjectNode;
+    let project = |select: Option<&[&str]>, drop: &[&str], rename: &[(&str, &str)]| ProjectNode {
+        input: 3,
+        select: select.map(|s| s.iter().map(|f| f.to_string()).collect()),
+        drop: drop.iter().map(|f| f.to_string()).collect(),
+        rename: rename.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+    };
+    with_projection(project(Some(&["user_id", "purchased_at", "product_price"]), &[], &[])).unwrap();
+    with_projection(project(None, &["name", "buyer_id"], &[("purchased_at", "at")])).unwrap();
+
+    let err = with_projection(project(None, &["purchased_at"], &[])).unwrap_err().to_string();
+    assert!(err.contains("drop(purchased_at)") && err.contains("removes the timestamp field"), "{err}");
+    let err = with_projection(project(Some(&["user_id", "nope"]), &[], &[])).unwrap_err().to_string();
+    assert!(err.contains("no field `nope` in its input"), "{err}");
+    let err = with_projection(project(None, &[], &[("name", "user_id")])).unwrap_err().to_string();
+    assert!(err.contains("field `user_id` appears twice"), "{err}");
+    let err = with_projection(project(None, &[], &[("missing", "x")])).unwrap_err().to_string();
+    assert!(err.contains("renames `missing`"), "{err}");
+}

@@ -119,6 +119,18 @@ pub struct HourCounts {
     pub orders_1h: i64,
 }
 
+/// Orders of known buyers with the buyer's name, under new field names: native `dropnull`,
+/// `drop`, `rename` and `select` after a left join.
+#[derive(Dataset)]
+pub struct NamedOrder {
+    #[key]
+    pub buyer: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub price: f64,
+    pub name: String,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -200,6 +212,14 @@ fn pipeline() -> App {
             .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]))
             .group_by(["user_id"])
             .aggregate([Count::rows().window("1h").into("orders_1h")]),
+    );
+    app.pipeline::<NamedOrder>(
+        orders
+            .join(&users, Join::left_on(["buyer_id"]).right_on(["user_id"]).left())
+            .dropnull(["name"])
+            .drop(["product_type", "user_id"])
+            .rename([("buyer_id", "buyer"), ("product_price", "price")])
+            .select(["buyer", "purchased_at", "price", "name"]),
     );
     app
 }
