@@ -356,6 +356,40 @@ fn native_dropnull_drop_rename_and_select_reshape_rows() {
 }
 
 #[test]
+fn a_union_has_the_rows_of_every_input() {
+    let wasm = guest("lambdas");
+    let dir = workspace();
+    let (users, mut orders) = reference::generate(8, 10, 500);
+    // A third kind that neither filter keeps.
+    for order in orders.iter_mut().step_by(7) {
+        order.kind = "OTHER".into();
+    }
+    write_inputs(dir.path(), &users, &orders);
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", "ReunitedOrder"]);
+    volga_ok(dir.path(), &["get-offline", "ReunitedOrder", "-o", "union.csv"]);
+    let (header, rows) = read_csv(&dir.path().join("union.csv"));
+    assert_eq!(header, ["buyer_id", "product_id", "product_type", "purchased_at", "product_price"]);
+    let mut found: Vec<Vec<String>> = rows;
+    let mut expected: Vec<Vec<String>> = orders
+        .iter()
+        .filter(|o| o.kind != "OTHER")
+        .map(|o| {
+            vec![
+                o.buyer.clone(),
+                o.product.clone(),
+                o.kind.clone(),
+                o.ts.to_string(),
+                format!("{:?}", o.price),
+            ]
+        })
+        .collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found.len(), expected.len());
+    assert_eq!(found, expected);
+}
+
+#[test]
 fn a_left_join_takes_the_right_version_as_of_each_row_or_nulls() {
     let wasm = guest("lambdas");
     let dir = workspace();

@@ -82,6 +82,7 @@ enum Node {
     Aggregate { input: u32, keys: Vec<String>, aggregates: Vec<Aggregate> },
     Project { input: u32, select: Option<Vec<String>>, drop: Vec<String>, rename: Vec<(String, String)> },
     DropNull { input: u32, fields: Vec<String> },
+    Union(Vec<u32>),
 }
 
 impl Node {
@@ -94,6 +95,7 @@ impl Node {
             | Node::Project { input, .. }
             | Node::DropNull { input, .. } => vec![*input],
             Node::Join { left, right, .. } => vec![*left, *right],
+            Node::Union(inputs) => inputs.clone(),
         }
     }
 }
@@ -205,6 +207,7 @@ impl App {
                     drop: drop.clone(),
                     rename: rename.clone(),
                 }),
+                Node::Union(inputs) => wit::Node::Union(inputs.iter().map(at).collect()),
                 Node::DropNull { input, fields } => {
                     wit::Node::Dropnull(wit::DropnullNode { input: at(input), fields: fields.clone() })
                 }
@@ -304,6 +307,14 @@ impl Stream {
             Some(O::fields()),
         );
         self.then(Node::Transform { input: self.node, lambda })
+    }
+
+    /// The rows of this stream and of `others`, which must have the same fields (names, types,
+    /// timestamp) in the same order.
+    pub fn union(&self, others: &[&Stream]) -> Stream {
+        let mut inputs = vec![self.node];
+        inputs.extend(others.iter().map(|s| s.node));
+        self.then(Node::Union(inputs))
     }
 
     /// Keeps only `fields`, in that order (the timestamp field must be among them).

@@ -139,6 +139,11 @@ fn render_one<'scope>(
                 let columns = columns.clone();
                 nodes[*input].clone().map(move |row| columns.iter().map(|&c| row[c].clone()).collect())
             }
+            Op::Union { inputs } => {
+                let mut parts = inputs.iter().map(|&i| nodes[i].clone());
+                let first = parts.next().expect("a union has inputs");
+                parts.fold(first, |all, part| all.concat(part))
+            }
             Op::DropNull { input, fields } => {
                 let fields = fields.clone();
                 nodes[*input].clone().filter(move |row| fields.iter().all(|&f| row[f] != Value::Null))

@@ -75,6 +75,11 @@ pub enum Op {
         /// The fields checked.
         fields: Vec<usize>,
     },
+    /// The rows of several event streams with the same schema.
+    Union {
+        /// The input nodes.
+        inputs: Vec<usize>,
+    },
     /// Windowed aggregation per key. Output: the keys, the timestamp, one field per aggregate.
     Aggregate {
         /// The input node.
@@ -97,6 +102,7 @@ impl Op {
             | Op::Project { input, .. }
             | Op::DropNull { input, .. } => vec![*input],
             Op::Join { left, right, .. } => vec![*left, *right],
+            Op::Union { inputs } => inputs.clone(),
         }
     }
 }
@@ -146,6 +152,7 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
         | Op::Project { input, .. }
         | Op::DropNull { input, .. } => lineage(graph, *input, out),
         Op::Join { left, .. } => lineage(graph, *left, out),
+        Op::Union { inputs } => lineage(graph, inputs[0], out),
     }
 }
 
@@ -295,6 +302,42 @@ pub(super) fn build(
                 let label = project_label(p);
                 let (columns, schema) = project_node(&nodes[input], p).map_err(|m| op_err(&label, m))?;
                 Node { op: Op::Project { input, columns }, schema, label, events: nodes[input].events }
+            }
+            spec::Node::Union(parts) => {
+                let inputs: Vec<usize> =
+                    parts.iter().map(|&i| earlier(i, "an input of a union")).collect::<Result<_, _>>()?;
+                let label = format!(
+                    "union({})",
+                    inputs.iter().map(|&i| nodes[i].label.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                let Some(&first) = inputs.first() else {
+                    return Err(op_err(&label, "a union needs at least one input".into()));
+                };
+                for &i in &inputs {
+                    if !nodes[i].events {
+                        return Err(op_err(
+                            &label,
+                            format!("{} is an aggregated dataset, not an event stream", nodes[i].label),
+                        ));
+                    }
+                    let (a, b) = (&nodes[first].schema, &nodes[i].schema);
+                    let same = a.fields.len() == b.fields.len()
+                        && a.fields
+                            .iter()
+                            .zip(&b.fields)
+                            .all(|(x, y)| x.name == y.name && x.ty == y.ty && x.timestamp == y.timestamp);
+                    if !same {
+                        return Err(op_err(
+                            &label,
+                            format!(
+                                "its inputs differ: ({}) and ({}); select and rename fields to match",
+                                a.describe(),
+                                b.describe()
+                            ),
+                        ));
+                    }
+                }
+                Node { op: Op::Union { inputs }, schema: nodes[first].schema.clone(), label, events: true }
             }
             spec::Node::Dropnull(d) => {
                 let input = earlier(d.input, "its input")?;

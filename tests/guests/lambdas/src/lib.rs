@@ -131,6 +131,19 @@ pub struct NamedOrder {
     pub name: String,
 }
 
+/// On-sale orders and regular orders, filtered apart and put back together: a native `union`.
+#[derive(Dataset)]
+pub struct ReunitedOrder {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -221,6 +234,9 @@ fn pipeline() -> App {
             .rename([("buyer_id", "buyer"), ("product_price", "price")])
             .select(["buyer", "purchased_at", "price", "name"]),
     );
+    let on_sale = orders.filter(|o: &OrderType| o.product_type == "ON_SALE");
+    let regular = orders.filter(|o: &OrderType| o.product_type == "REGULAR");
+    app.pipeline::<ReunitedOrder>(on_sale.union(&[&regular]));
     app
 }
 
