@@ -56,9 +56,14 @@ impl LoadedPipeline {
 
     /// Instantiates `component` once to read and validate its description.
     pub fn describe(name: &str, component: LoadedComponent) -> Result<LoadedPipeline, PipelineError> {
-        let guest_error = |e: wasmtime::Error| PipelineError::Guest {
-            context: format!("{name}: describing the pipeline"),
-            message: format!("{e:#}"),
+        let guest_error = |e: wasmtime::Error| {
+            let mut message = format!("{e:#}");
+            if message.contains("type mismatch") {
+                message.push_str(
+                    "; the component was built against another version of the volga:pipeline interface: rebuild it with this version's guest SDK",
+                );
+            }
+            PipelineError::Guest { context: format!("{name}: describing the pipeline"), message }
         };
         let mut guest = GuestInstance::new(&component).map_err(guest_error)?;
         let spec = guest.describe().map_err(guest_error)?;
