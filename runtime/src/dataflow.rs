@@ -10,6 +10,7 @@
 mod as_of_join;
 mod count_rows;
 mod failure;
+mod first_latest;
 mod render;
 mod state_rows;
 mod time_buffer;
@@ -26,6 +27,7 @@ use crate::value::{Row, Value};
 pub use as_of_join::{AsOfJoin, JoinSpec};
 pub use count_rows::CountRows;
 pub use failure::Failure;
+pub use first_latest::FirstLatest;
 pub use render::{NativeFilter, RenderContext, render_datasets};
 pub use state_rows::StateRows;
 pub use wasm_filter::{LambdaCall, LambdaStats, WasmFilter};

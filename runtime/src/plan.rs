@@ -18,7 +18,7 @@ use crate::value::{FieldType, ScalarType};
 use crate::wasm::spec::{self, PipelineSpec};
 
 pub use aggregate::{AggregateFn, AggregatePlan, Window};
-pub use graph::{Graph, JoinHow, Node, Op};
+pub use graph::{Graph, JoinHow, Node, Op, Pick};
 
 /// A plan that failed validation.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

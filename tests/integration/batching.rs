@@ -68,6 +68,7 @@ fn fixture() -> &'static Fixture {
             ("lambdas", "BucketTotals"),
             ("lambdas", "SpreadStats"),
             ("lambdas", "SessionTotals"),
+            ("lambdas", "LatestOrder"),
         ]
         .into_iter()
         .map(|(guest_name, dataset)| {

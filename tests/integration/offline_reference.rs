@@ -390,6 +390,43 @@ fn a_union_has_the_rows_of_every_input() {
 }
 
 #[test]
+fn first_and_latest_keep_each_keys_first_and_latest_row() {
+    let wasm = guest("lambdas");
+    let mut compared = 0;
+    for seed in 60..62 {
+        let (users, orders) = reference::generate(seed, 10, 600);
+        let spine = spine(&orders, 10, seed);
+        // Rows order by time, then by their other fields in declared order (floats by total order).
+        let order = |a: &&reference::Order, b: &&reference::Order| {
+            (a.ts, &a.product, &a.kind).cmp(&(b.ts, &b.product, &b.kind)).then(a.price.total_cmp(&b.price))
+        };
+        for (dataset, latest) in [("LatestOrder", true), ("FirstOrder", false)] {
+            let (header, rows) = training_set(&wasm, dataset, &users, &orders, &spine);
+            assert_eq!(
+                header,
+                ["user_id", "timestamp", "product_id", "product_type", "product_price"],
+                "{dataset}"
+            );
+            for (row, (user, time)) in rows.iter().zip(&spine) {
+                let mine = orders.iter().filter(|o| &o.buyer == user);
+                let pick = if latest {
+                    mine.filter(|o| o.ts <= *time).max_by(order)
+                } else {
+                    mine.min_by(order).filter(|o| o.ts <= *time)
+                };
+                let expected = match pick {
+                    Some(o) => vec![o.product.clone(), o.kind.clone(), format!("{:?}", o.price)],
+                    None => vec![String::new(); 3],
+                };
+                assert_eq!(row[2..], expected[..], "{dataset}, seed {seed}, {user} as of {time}");
+                compared += 3;
+            }
+        }
+    }
+    println!("compared {compared} first and latest values with the reference: 0 mismatches");
+}
+
+#[test]
 fn a_left_join_takes_the_right_version_as_of_each_row_or_nulls() {
     let wasm = guest("lambdas");
     let dir = workspace();

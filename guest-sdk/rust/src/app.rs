@@ -83,6 +83,8 @@ enum Node {
     Project { input: u32, select: Option<Vec<String>>, drop: Vec<String>, rename: Vec<(String, String)> },
     DropNull { input: u32, fields: Vec<String> },
     Union(Vec<u32>),
+    First { input: u32, keys: Vec<String> },
+    Latest { input: u32, keys: Vec<String> },
 }
 
 impl Node {
@@ -93,7 +95,9 @@ impl Node {
             | Node::Transform { input, .. }
             | Node::Aggregate { input, .. }
             | Node::Project { input, .. }
-            | Node::DropNull { input, .. } => vec![*input],
+            | Node::DropNull { input, .. }
+            | Node::First { input, .. }
+            | Node::Latest { input, .. } => vec![*input],
             Node::Join { left, right, .. } => vec![*left, *right],
             Node::Union(inputs) => inputs.clone(),
         }
@@ -208,6 +212,12 @@ impl App {
                     rename: rename.clone(),
                 }),
                 Node::Union(inputs) => wit::Node::Union(inputs.iter().map(at).collect()),
+                Node::First { input, keys } => {
+                    wit::Node::First(wit::GroupNode { input: at(input), keys: keys.clone() })
+                }
+                Node::Latest { input, keys } => {
+                    wit::Node::Latest(wit::GroupNode { input: at(input), keys: keys.clone() })
+                }
                 Node::DropNull { input, fields } => {
                     wit::Node::Dropnull(wit::DropnullNode { input: at(input), fields: fields.clone() })
                 }
@@ -361,6 +371,18 @@ pub struct GroupBy {
 }
 
 impl GroupBy {
+    /// The dataset, keyed on the group's keys, of each key's first row (earliest time, least
+    /// row among ties); it never changes once set.
+    pub fn first(self) -> Stream {
+        self.stream.then(Node::First { input: self.stream.node, keys: self.keys })
+    }
+
+    /// The dataset, keyed on the group's keys, of each key's latest row (latest time, greatest
+    /// row among ties).
+    pub fn latest(self) -> Stream {
+        self.stream.then(Node::Latest { input: self.stream.node, keys: self.keys })
+    }
+
     /// The dataset, keyed on the group's keys, of each aggregate over its window.
     pub fn aggregate(self, aggregates: impl IntoIterator<Item = Aggregate>) -> Stream {
         self.stream.then(Node::Aggregate {

@@ -11,8 +11,8 @@ use timely::dataflow::operators::vec::Map;
 
 use super::StateRows;
 use super::{
-    AggregateSpec, AsOfJoin, CountRows, Failure, JoinSpec, LambdaCall, LambdaStats, RowCollection,
-    WasmFilter, WasmTransform, WindowAggregate,
+    AggregateSpec, AsOfJoin, CountRows, Failure, FirstLatest, JoinSpec, LambdaCall, LambdaStats,
+    RowCollection, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Op, Plan};
@@ -138,6 +138,9 @@ fn render_one<'scope>(
             Op::Project { input, columns } => {
                 let columns = columns.clone();
                 nodes[*input].clone().map(move |row| columns.iter().map(|&c| row[c].clone()).collect())
+            }
+            Op::FirstLatest { input, keys, pick } => {
+                nodes[*input].clone().first_latest(keys.clone(), *pick, &format!("{name}: {}", node.label))
             }
             Op::Union { inputs } => {
                 let mut parts = inputs.iter().map(|&i| nodes[i].clone());

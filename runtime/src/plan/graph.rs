@@ -16,6 +16,15 @@ pub enum JoinHow {
     Left,
 }
 
+/// Which row per key `first` / `latest` keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The first row (earliest time, least row among ties); never replaced.
+    First,
+    /// The latest row (latest time, greatest row among ties).
+    Latest,
+}
+
 /// An operator with its inputs (indexes of earlier nodes).
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -75,6 +84,15 @@ pub enum Op {
         /// The fields checked.
         fields: Vec<usize>,
     },
+    /// Each key's first or latest row of an event stream, as a keyed dataset.
+    FirstLatest {
+        /// The input node.
+        input: usize,
+        /// The key fields.
+        keys: Vec<usize>,
+        /// First or latest.
+        pick: Pick,
+    },
     /// The rows of several event streams with the same schema.
     Union {
         /// The input nodes.
@@ -100,7 +118,8 @@ impl Op {
             | Op::Transform { input, .. }
             | Op::Aggregate { input, .. }
             | Op::Project { input, .. }
-            | Op::DropNull { input, .. } => vec![*input],
+            | Op::DropNull { input, .. }
+            | Op::FirstLatest { input, .. } => vec![*input],
             Op::Join { left, right, .. } => vec![*left, *right],
             Op::Union { inputs } => inputs.clone(),
         }
@@ -150,7 +169,8 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
         | Op::Transform { input, .. }
         | Op::Aggregate { input, .. }
         | Op::Project { input, .. }
-        | Op::DropNull { input, .. } => lineage(graph, *input, out),
+        | Op::DropNull { input, .. }
+        | Op::FirstLatest { input, .. } => lineage(graph, *input, out),
         Op::Join { left, .. } => lineage(graph, *left, out),
         Op::Union { inputs } => lineage(graph, inputs[0], out),
     }
@@ -302,6 +322,47 @@ pub(super) fn build(
                 let label = project_label(p);
                 let (columns, schema) = project_node(&nodes[input], p).map_err(|m| op_err(&label, m))?;
                 Node { op: Op::Project { input, columns }, schema, label, events: nodes[input].events }
+            }
+            spec::Node::First(g) | spec::Node::Latest(g) => {
+                let input = earlier(g.input, "its input")?;
+                let pick = if matches!(node, spec::Node::First(_)) { Pick::First } else { Pick::Latest };
+                let label = format!(
+                    "group_by({}).{}()",
+                    g.keys.join(","),
+                    if pick == Pick::First { "first" } else { "latest" }
+                );
+                if !nodes[input].events {
+                    return Err(op_err(
+                        &label,
+                        format!(
+                            "its input ({}) is an aggregated dataset, not an event stream",
+                            nodes[input].label
+                        ),
+                    ));
+                }
+                let mut schema = nodes[input].schema.clone();
+                let keys: Vec<usize> = g
+                    .keys
+                    .iter()
+                    .map(|name| {
+                        schema.index_of(name).ok_or_else(|| {
+                            op_err(&label, format!("no field `{name}` in its input ({})", schema.describe()))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if keys.is_empty() {
+                    return Err(op_err(&label, "group_by needs at least one key field".into()));
+                }
+                for (i, field) in schema.fields.iter_mut().enumerate() {
+                    field.key = keys.contains(&i);
+                    if field.key && field.timestamp {
+                        return Err(op_err(
+                            &label,
+                            format!("the timestamp `{}` cannot be a key", field.name),
+                        ));
+                    }
+                }
+                Node { op: Op::FirstLatest { input, keys, pick }, schema, label, events: false }
             }
             spec::Node::Union(parts) => {
                 let inputs: Vec<usize> =
@@ -565,7 +626,7 @@ fn aggregate_node(
 /// Maps each declared field to the output node's column; the sets must agree.
 fn match_declared(declared: &Schema, node: &Node) -> Result<Vec<usize>, String> {
     let computed = &node.schema;
-    let is_aggregate = matches!(node.op, Op::Aggregate { .. });
+    let is_aggregate = matches!(node.op, Op::Aggregate { .. } | Op::FirstLatest { .. });
     let mut projection = Vec::new();
     for field in &declared.fields {
         let index = if field.timestamp {

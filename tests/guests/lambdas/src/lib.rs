@@ -144,6 +144,30 @@ pub struct ReunitedOrder {
     pub product_price: f64,
 }
 
+/// Each buyer's latest order: a keyed dataset from an event stream.
+#[derive(Dataset)]
+pub struct LatestOrder {
+    #[key]
+    pub user_id: String,
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
+/// Each buyer's first order.
+#[derive(Dataset)]
+pub struct FirstOrder {
+    #[key]
+    pub user_id: String,
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -237,6 +261,9 @@ fn pipeline() -> App {
     let on_sale = orders.filter(|o: &OrderType| o.product_type == "ON_SALE");
     let regular = orders.filter(|o: &OrderType| o.product_type == "REGULAR");
     app.pipeline::<ReunitedOrder>(on_sale.union(&[&regular]));
+    let by_user = orders.rename([("buyer_id", "user_id")]);
+    app.pipeline::<LatestOrder>(by_user.group_by(["user_id"]).latest());
+    app.pipeline::<FirstOrder>(by_user.group_by(["user_id"]).first());
     app
 }
 
