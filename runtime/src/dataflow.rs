@@ -9,6 +9,7 @@
 
 mod as_of_join;
 mod count_rows;
+mod dedup;
 mod failure;
 mod first_latest;
 mod render;
@@ -26,6 +27,7 @@ use crate::value::{Row, Value};
 
 pub use as_of_join::{AsOfJoin, JoinSpec};
 pub use count_rows::CountRows;
+pub use dedup::Dedup;
 pub use failure::Failure;
 pub use first_latest::FirstLatest;
 pub use render::{NativeFilter, RenderContext, render_datasets};

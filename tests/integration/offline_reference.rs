@@ -427,6 +427,58 @@ fn first_and_latest_keep_each_keys_first_and_latest_row() {
 }
 
 #[test]
+fn dedup_keeps_the_first_row_of_its_values_per_window() {
+    let wasm = guest("lambdas");
+    let dir = workspace();
+    let (users, mut orders) = reference::generate(9, 8, 900);
+    // Exact duplicates at one time: only one of them may survive.
+    let copies: Vec<reference::Order> = orders.iter().step_by(11).cloned().collect();
+    orders.extend(copies);
+    write_inputs(dir.path(), &users, &orders);
+    let targets = "FirstPurchase,HourlyFirstOrder,SessionStart";
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", targets]);
+    // Event time, then the row's fields in declared order (floats by total order).
+    let mut sorted: Vec<&reference::Order> = orders.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.ts, &a.buyer, &a.product, &a.kind)
+            .cmp(&(b.ts, &b.buyer, &b.product, &b.kind))
+            .then(a.price.total_cmp(&b.price))
+    });
+    let cells = |o: &reference::Order| {
+        vec![o.buyer.clone(), o.product.clone(), o.kind.clone(), o.ts.to_string(), format!("{:?}", o.price)]
+    };
+    let mut seen = std::collections::HashSet::new();
+    let first_purchase: Vec<Vec<String>> = sorted
+        .iter()
+        .filter(|o| seen.insert((o.buyer.clone(), o.product.clone())))
+        .map(|o| cells(o))
+        .collect();
+    let mut buckets = std::collections::HashSet::new();
+    let hourly: Vec<Vec<String>> = sorted
+        .iter()
+        .filter(|o| buckets.insert((o.buyer.clone(), o.ts.div_euclid(HOUR))))
+        .map(|o| cells(o))
+        .collect();
+    let mut last: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let session_starts: Vec<Vec<String>> = sorted
+        .iter()
+        .filter(|o| last.insert(o.buyer.clone(), o.ts).is_none_or(|previous| o.ts - previous >= 2 * HOUR))
+        .map(|o| cells(o))
+        .collect();
+    for (dataset, mut expected) in
+        [("FirstPurchase", first_purchase), ("HourlyFirstOrder", hourly), ("SessionStart", session_starts)]
+    {
+        let file = format!("{dataset}.csv");
+        volga_ok(dir.path(), &["get-offline", dataset, "-o", &file]);
+        let (_, mut found) = read_csv(&dir.path().join(&file));
+        found.sort();
+        expected.sort();
+        assert!(expected.len() < orders.len(), "{dataset} drops rows");
+        assert_eq!(found, expected, "{dataset}");
+    }
+}
+
+#[test]
 fn a_left_join_takes_the_right_version_as_of_each_row_or_nulls() {
     let wasm = guest("lambdas");
     let dir = workspace();

@@ -85,6 +85,7 @@ enum Node {
     Union(Vec<u32>),
     First { input: u32, keys: Vec<String> },
     Latest { input: u32, keys: Vec<String> },
+    Dedup { input: u32, by: Vec<String>, window: wit::Window },
 }
 
 impl Node {
@@ -97,7 +98,8 @@ impl Node {
             | Node::Project { input, .. }
             | Node::DropNull { input, .. }
             | Node::First { input, .. }
-            | Node::Latest { input, .. } => vec![*input],
+            | Node::Latest { input, .. }
+            | Node::Dedup { input, .. } => vec![*input],
             Node::Join { left, right, .. } => vec![*left, *right],
             Node::Union(inputs) => inputs.clone(),
         }
@@ -215,6 +217,11 @@ impl App {
                 Node::First { input, keys } => {
                     wit::Node::First(wit::GroupNode { input: at(input), keys: keys.clone() })
                 }
+                Node::Dedup { input, by, window } => wit::Node::Dedup(wit::DedupNode {
+                    input: at(input),
+                    by: by.clone(),
+                    window: window.clone(),
+                }),
                 Node::Latest { input, keys } => {
                     wit::Node::Latest(wit::GroupNode { input: at(input), keys: keys.clone() })
                 }
@@ -238,6 +245,17 @@ impl App {
     pub(crate) fn with_lambda<R>(&self, id: u32, f: impl FnOnce(&Lambda) -> R) -> Option<R> {
         self.graph.borrow().lambdas.get(id as usize).map(f)
     }
+}
+
+/// The window of a [`Stream::dedup_in`].
+#[derive(Clone, Copy, Debug)]
+pub enum Dedup<'a> {
+    /// One row per combination of values, ever.
+    Forever,
+    /// One per tumbling bucket of this width (`"1h"`).
+    Tumbling(&'a str),
+    /// One per session with this gap (`"30m"`).
+    Session(&'a str),
 }
 
 /// A stream of rows inside a pipeline: a dataset, or the output of an operator.
@@ -325,6 +343,24 @@ impl Stream {
         let mut inputs = vec![self.node];
         inputs.extend(others.iter().map(|s| s.node));
         self.then(Node::Union(inputs))
+    }
+
+    /// Keeps the first row of each combination of `by` values, ever. Rows are taken in event
+    /// time order, and by their values within a time.
+    pub fn dedup<const N: usize>(&self, by: [&str; N]) -> Stream {
+        self.dedup_in(by, Dedup::Forever)
+    }
+
+    /// Keeps the first row of each combination of `by` values per window: per tumbling bucket,
+    /// or per session (a row `gap` or more after the previous one with its values starts one).
+    pub fn dedup_in<const N: usize>(&self, by: [&str; N], window: Dedup) -> Stream {
+        let window = match window {
+            Dedup::Forever => wit::Window::Forever,
+            Dedup::Tumbling(width) => wit::Window::Tumbling(width.to_string()),
+            Dedup::Session(gap) => wit::Window::Session(gap.to_string()),
+        };
+        let by = by.iter().map(|f| f.to_string()).collect();
+        self.then(Node::Dedup { input: self.node, by, window })
     }
 
     /// Keeps only `fields`, in that order (the timestamp field must be among them).

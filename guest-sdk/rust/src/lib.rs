@@ -59,14 +59,15 @@ pub mod bindings {
 }
 
 pub use aggregate::{Aggregate, Avg, Count, Distinct, Max, Min, Quantile, Stddev, Sum};
-pub use app::{App, Join, Source, Stream};
+pub use app::{App, Dedup, Join, Source, Stream};
 pub use row::{Column, Columns, FieldDef, FieldType, FieldValue, Row, Scalar, Timestamp, split_strings};
 pub use volga_guest_derive::Dataset;
 
 /// Everything a pipeline crate usually needs.
 pub mod prelude {
     pub use crate::{
-        App, Avg, Count, Dataset, Distinct, Join, Max, Min, Quantile, Source, Stddev, Stream, Sum, Timestamp,
+        App, Avg, Count, Dataset, Dedup, Distinct, Join, Max, Min, Quantile, Source, Stddev, Stream, Sum,
+        Timestamp,
     };
 }
 

@@ -11,7 +11,7 @@ use timely::dataflow::operators::vec::Map;
 
 use super::StateRows;
 use super::{
-    AggregateSpec, AsOfJoin, CountRows, Failure, FirstLatest, JoinSpec, LambdaCall, LambdaStats,
+    AggregateSpec, AsOfJoin, CountRows, Dedup, Failure, FirstLatest, JoinSpec, LambdaCall, LambdaStats,
     RowCollection, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
@@ -141,6 +141,9 @@ fn render_one<'scope>(
             }
             Op::FirstLatest { input, keys, pick } => {
                 nodes[*input].clone().first_latest(keys.clone(), *pick, &format!("{name}: {}", node.label))
+            }
+            Op::Dedup { input, by, window } => {
+                nodes[*input].clone().dedup(by.clone(), *window, &format!("{name}: {}", node.label))
             }
             Op::Union { inputs } => {
                 let mut parts = inputs.iter().map(|&i| nodes[i].clone());

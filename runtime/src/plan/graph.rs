@@ -93,6 +93,15 @@ pub enum Op {
         /// First or latest.
         pick: Pick,
     },
+    /// The first row of each combination of `by` values per window.
+    Dedup {
+        /// The input node.
+        input: usize,
+        /// The fields compared.
+        by: Vec<usize>,
+        /// `Forever`, `Tumbling` or `Session`.
+        window: Window,
+    },
     /// The rows of several event streams with the same schema.
     Union {
         /// The input nodes.
@@ -119,7 +128,8 @@ impl Op {
             | Op::Aggregate { input, .. }
             | Op::Project { input, .. }
             | Op::DropNull { input, .. }
-            | Op::FirstLatest { input, .. } => vec![*input],
+            | Op::FirstLatest { input, .. }
+            | Op::Dedup { input, .. } => vec![*input],
             Op::Join { left, right, .. } => vec![*left, *right],
             Op::Union { inputs } => inputs.clone(),
         }
@@ -170,7 +180,8 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
         | Op::Aggregate { input, .. }
         | Op::Project { input, .. }
         | Op::DropNull { input, .. }
-        | Op::FirstLatest { input, .. } => lineage(graph, *input, out),
+        | Op::FirstLatest { input, .. }
+        | Op::Dedup { input, .. } => lineage(graph, *input, out),
         Op::Join { left, .. } => lineage(graph, *left, out),
         Op::Union { inputs } => lineage(graph, inputs[0], out),
     }
@@ -363,6 +374,44 @@ pub(super) fn build(
                     }
                 }
                 Node { op: Op::FirstLatest { input, keys, pick }, schema, label, events: false }
+            }
+            spec::Node::Dedup(d) => {
+                let input = earlier(d.input, "its input")?;
+                let label = format!("dedup({})", d.by.join(", "));
+                if !nodes[input].events {
+                    return Err(op_err(
+                        &label,
+                        format!(
+                            "its input ({}) is an aggregated dataset, not an event stream",
+                            nodes[input].label
+                        ),
+                    ));
+                }
+                let schema = &nodes[input].schema;
+                let by: Vec<usize> = d
+                    .by
+                    .iter()
+                    .map(|name| {
+                        schema.index_of(name).ok_or_else(|| {
+                            op_err(&label, format!("no field `{name}` in its input ({})", schema.describe()))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                let duration = |text: &str| {
+                    crate::duration::parse_millis(text).map_err(|e| op_err(&label, e.to_string()))
+                };
+                let window = match &d.window {
+                    spec::Window::Forever => Window::Forever,
+                    spec::Window::Tumbling(width) => Window::Tumbling(duration(width)?),
+                    spec::Window::Session(gap) => Window::Session(duration(gap)?),
+                    other => {
+                        return Err(op_err(
+                            &label,
+                            format!("dedup takes a forever, tumbling or session window, not {other:?}"),
+                        ));
+                    }
+                };
+                Node { op: Op::Dedup { input, by, window }, schema: schema.clone(), label, events: true }
             }
             spec::Node::Union(parts) => {
                 let inputs: Vec<usize> =

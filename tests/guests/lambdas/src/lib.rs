@@ -168,6 +168,45 @@ pub struct FirstOrder {
     pub product_price: f64,
 }
 
+/// The first order of each (buyer, product), ever: `dedup`.
+#[derive(Dataset)]
+pub struct FirstPurchase {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
+/// Each buyer's first order of every hour bucket: `dedup` in a tumbling window.
+#[derive(Dataset)]
+pub struct HourlyFirstOrder {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
+/// The orders that start a buyer's session (2 hours without orders before them).
+#[derive(Dataset)]
+pub struct SessionStart {
+    #[key]
+    pub buyer_id: String,
+    #[key]
+    pub product_id: String,
+    pub product_type: String,
+    #[timestamp]
+    pub purchased_at: Timestamp,
+    pub product_price: f64,
+}
+
 fn pipeline() -> App {
     let mut app = App::new("test_lambdas");
     let users = app.source::<User>([Source::table("mysql", "users")]);
@@ -261,6 +300,9 @@ fn pipeline() -> App {
     let on_sale = orders.filter(|o: &OrderType| o.product_type == "ON_SALE");
     let regular = orders.filter(|o: &OrderType| o.product_type == "REGULAR");
     app.pipeline::<ReunitedOrder>(on_sale.union(&[&regular]));
+    app.pipeline::<FirstPurchase>(orders.dedup(["buyer_id", "product_id"]));
+    app.pipeline::<HourlyFirstOrder>(orders.dedup_in(["buyer_id"], Dedup::Tumbling("1h")));
+    app.pipeline::<SessionStart>(orders.dedup_in(["buyer_id"], Dedup::Session("2h")));
     let by_user = orders.rename([("buyer_id", "user_id")]);
     app.pipeline::<LatestOrder>(by_user.group_by(["user_id"]).latest());
     app.pipeline::<FirstOrder>(by_user.group_by(["user_id"]).first());
