@@ -3,7 +3,6 @@
 //! fixed request rate with an open-loop load generator on loopback.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
 use volga::config::Config;
 use volga::sample::{SampleSpec, write_sample};
-use volga::server::{AppState, serve};
+use volga::server::Embedded;
 
 /// What to run.
 pub struct OnlineSpec {
@@ -62,18 +61,12 @@ fn orders(count: usize, users: usize, start: i64, seed: u64) -> Vec<Value> {
 struct Running {
     url: String,
     client: reqwest::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Embedded,
 }
 
 async fn start(config: Config, wasm: &Path) -> Result<Running> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let state = Arc::new(AppState::open(config).await?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(state, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = Embedded::start(config).await?;
+    let url = server.url.clone();
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{url}/v1/pipelines"))
@@ -84,7 +77,7 @@ async fn start(config: Config, wasm: &Path) -> Result<Running> {
     if !response.status().is_success() {
         bail!("deploy: {}", response.text().await?);
     }
-    Ok(Running { url, client, stop, server })
+    Ok(Running { url, client, server })
 }
 
 impl Running {
@@ -109,9 +102,7 @@ impl Running {
     }
 
     async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        self.server.await??;
-        Ok(())
+        Ok(self.server.stop().await?)
     }
 }
 

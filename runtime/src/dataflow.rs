@@ -55,6 +55,16 @@ pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
     hasher.finish()
 }
 
+/// The rows an update inserts: `diff` copies of its row when `diff > 0`, none otherwise.
+/// Histories and event streams keep insertions; a retraction is implied by the key's next row.
+pub fn insertions(row: Row, diff: isize) -> impl Iterator<Item = Row> {
+    let copies = diff.max(0) as usize;
+    let mut row = Some(row);
+    (0..copies).map(
+        move |i| if i + 1 == copies { row.take().expect("last copy") } else { row.clone().expect("row") },
+    )
+}
+
 /// The least time of a frontier, or `None` once it is empty (the input is complete).
 pub(crate) fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().next().copied()

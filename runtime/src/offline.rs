@@ -25,7 +25,9 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::{Config, ConfigError};
 use crate::connector::{ConnectorError, open_table_source};
-use crate::dataflow::{Failure, NativeFilter, RenderContext, StateRows, Time, Update, render_datasets};
+use crate::dataflow::{
+    Failure, NativeFilter, RenderContext, StateRows, Time, Update, insertions, render_datasets,
+};
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
 use crate::store::{ColdStore, DatasetMeta, StoreError};
@@ -342,17 +344,8 @@ pub fn materialize_sources(
                         "ColdStoreSink",
                         move |(input, _)| {
                             input.for_each(|_, data| {
-                                let mut rows = Vec::with_capacity(data.len());
-                                // History keeps insertions; a retraction is implied by the
-                                // key's next row.
-                                for (row, _, diff) in data.drain(..) {
-                                    for _ in 1..diff.max(0) {
-                                        rows.push(row.clone());
-                                    }
-                                    if diff > 0 {
-                                        rows.push(row);
-                                    }
-                                }
+                                let rows: Vec<Row> =
+                                    data.drain(..).flat_map(|(row, _, diff)| insertions(row, diff)).collect();
                                 if !rows.is_empty() {
                                     // A closed channel means the writer failed; it reports why.
                                     let _ = sink.send((target_index, rows));

@@ -80,6 +80,35 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     Json(json!({ "status": "ok", "pipelines": pipelines }))
 }
 
+/// A server on a task of the current tokio runtime, for programs that embed one (the demo, the
+/// benchmarks).
+pub struct Embedded {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Embedded {
+    /// Opens `config`'s stores and serves them on a free loopback port.
+    pub async fn start(config: crate::config::Config) -> Result<Embedded, StartError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(StartError::Listen)?;
+        let url = format!("http://{}", listener.local_addr().map_err(StartError::Listen)?);
+        let state = Arc::new(AppState::open(config).await?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(state, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Embedded { url, stop, task })
+    }
+
+    /// Stops serving and every pipeline, and waits for them.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
 /// Serves `state` on `listener` until `shutdown` completes, then stops every pipeline.
 pub async fn serve(
     state: Arc<AppState>,

@@ -11,7 +11,7 @@ use crate::reference::{self, DAY, HOUR};
 use crate::support::{guest, read_csv, volga_ok, workspace, write_inputs};
 
 /// A feature cell: empty, or a float / int compared by bits.
-fn cell(text: &str) -> Option<u64> {
+pub fn cell(text: &str) -> Option<u64> {
     if text.is_empty() {
         None
     } else {

@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
 
 use crate::live::{Broker, Server, wait_for};
-use crate::offline_reference::training_set;
+use crate::offline_reference::{cell, training_set};
 use crate::reference::{self, Order};
 use crate::support::guest;
 
@@ -46,11 +46,6 @@ type Served = BTreeMap<(String, i64), Vec<Bits>>;
 
 fn cells(row: &Value) -> Vec<Bits> {
     FEATURES.iter().map(|f| row[f].as_f64().map(f64::to_bits)).collect()
-}
-
-fn csv_bits(text: &str) -> Bits {
-    (!text.is_empty())
-        .then(|| text.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {text}")).to_bits())
 }
 
 /// Looks up every user, latest; records what was served. Returns the lookup's `as_of`.
@@ -229,7 +224,7 @@ fn live_run(transport: Transport, workers: usize, seed: u64) -> usize {
     let mut compared = 0;
     for (row, ((user, as_of), online)) in rows.iter().zip(&served) {
         assert_eq!((&row[0], row[1].parse::<i64>().unwrap()), (user, *as_of));
-        let offline: Vec<Bits> = row[2..].iter().map(|c| csv_bits(c)).collect();
+        let offline: Vec<Bits> = row[2..].iter().map(|c| cell(c)).collect();
         assert_eq!(offline, *online, "{user} as of {as_of}: offline {:?}, served {online:?}", &row[2..]);
         compared += online.len();
     }

@@ -14,7 +14,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, key_hash};
+use super::{RowCollection, Time, Update, frontier_time, insertions, key_hash};
 use crate::plan::Window;
 use crate::value::{Row, Value};
 
@@ -42,8 +42,9 @@ impl<'scope> Dedup<'scope> for RowCollection<'scope> {
                             held.merge(cap);
                         }
                         for (row, time, diff) in data.drain(..) {
-                            for _ in 0..diff.max(0) {
-                                pending.push(time, row.clone());
+                            // An event stream only inserts; each copy is a row.
+                            for copy in insertions(row, diff) {
+                                pending.push(time, copy);
                             }
                         }
                     });

@@ -14,7 +14,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, key_hash};
+use super::{RowCollection, Time, Update, frontier_time, insertions, key_hash};
 use crate::plan::Pick;
 use crate::value::{Row, Value};
 
@@ -43,8 +43,8 @@ impl<'scope> FirstLatest<'scope> for RowCollection<'scope> {
                         }
                         for (row, time, diff) in data.drain(..) {
                             // An event stream only inserts; each copy is a row.
-                            for _ in 0..diff.max(0) {
-                                pending.push(time, row.clone());
+                            for copy in insertions(row, diff) {
+                                pending.push(time, copy);
                             }
                         }
                     });

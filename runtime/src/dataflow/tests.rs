@@ -157,3 +157,11 @@ fn as_of_join_sees_right_rows_at_equal_times_and_never_revises() {
         ]
     );
 }
+
+#[test]
+fn insertions_repeat_a_row_per_positive_diff_and_drop_retractions() {
+    let r = row(&[Value::Int(1)]);
+    assert_eq!(super::insertions(r.clone(), 3).collect::<Vec<_>>(), vec![r.clone(), r.clone(), r.clone()]);
+    assert_eq!(super::insertions(r.clone(), 1).count(), 1);
+    assert_eq!(super::insertions(r, -1).count(), 0);
+}

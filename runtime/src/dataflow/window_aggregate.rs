@@ -175,16 +175,30 @@ impl State {
     fn apply_input(&mut self, time: Time, row: Row, diff: isize) {
         let id = self.key_id(&row);
         for g in 0..self.groups.len() {
+            let window = self.groups[g].window;
+            let interval = window.interval(time);
+            // A row that counts now and never leaves (forever) is applied straight from the
+            // row; only rows the window must remember have their values copied out.
+            if let Some((enter, None)) = interval
+                && enter == time
+            {
+                let state = &mut self.states[id as usize];
+                for &a in &self.groups[g].aggregates {
+                    state.accumulators[a].update(self.spec.aggregates[a].on.map(|i| &row[i]), diff);
+                }
+                self.touch(id, time);
+                continue;
+            }
             let values: Vec<Value> = self.groups[g]
                 .aggregates
                 .iter()
                 .filter_map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
                 .collect();
-            if let Window::Session(gap) = self.groups[g].window {
+            if let Window::Session(gap) = window {
                 self.add_to_session(g, id, time, gap, values, diff);
                 continue;
             }
-            let Some((enter, leave)) = self.groups[g].window.interval(time) else {
+            let Some((enter, leave)) = interval else {
                 continue;
             };
             if enter > time {
@@ -218,14 +232,14 @@ impl State {
     fn close_session(&mut self, g: usize, id: u32, time: Time) {
         let sessions = self.groups[g].sessions.get_mut(&id).expect("the key has sessions");
         let open = std::mem::take(&mut sessions.open);
-        let previous = std::mem::replace(&mut sessions.closed, open);
-        let closed = sessions.closed.clone();
-        for (values, diff) in previous {
-            self.update(g, id, &values, -diff);
+        let previous = std::mem::take(&mut sessions.closed);
+        for (values, diff) in &previous {
+            self.update(g, id, values, -diff);
         }
-        for (values, diff) in closed {
-            self.update(g, id, &values, diff);
+        for (values, diff) in &open {
+            self.update(g, id, values, *diff);
         }
+        self.groups[g].sessions.get_mut(&id).expect("the key has sessions").closed = open;
         self.touch(id, time);
     }
 

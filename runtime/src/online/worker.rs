@@ -15,7 +15,9 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::publish::PublishEvent;
 use super::source::{Feed, Feeds};
-use crate::dataflow::{Failure, RenderContext, StateRows, Time, Update, key_hash, render_datasets};
+use crate::dataflow::{
+    Failure, RenderContext, StateRows, Time, Update, insertions, key_hash, render_datasets,
+};
 use crate::metrics::Metrics;
 use crate::pipeline::LoadedPipeline;
 
@@ -72,16 +74,10 @@ pub(crate) fn run(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
             let mut reported: Option<Option<Time>> = None;
             rendered[name].inner.clone().sink(Exchange::new(route), "Publish", move |(input, frontier)| {
                 input.for_each(|_, data| {
-                    // History keeps insertions; a retraction is implied by the key's next row.
-                    let mut rows = Vec::with_capacity(data.len());
-                    for (row, time, diff) in data.drain(..) {
-                        for _ in 1..diff.max(0) {
-                            rows.push((row.clone(), time));
-                        }
-                        if diff > 0 {
-                            rows.push((row, time));
-                        }
-                    }
+                    let rows: Vec<_> = data
+                        .drain(..)
+                        .flat_map(|(row, time, diff)| insertions(row, diff).map(move |r| (r, time)))
+                        .collect();
                     if !rows.is_empty() {
                         let _ = publisher.send(PublishEvent::Rows { target, rows });
                     }

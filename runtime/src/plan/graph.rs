@@ -342,25 +342,9 @@ pub(super) fn build(
                     g.keys.join(","),
                     if pick == Pick::First { "first" } else { "latest" }
                 );
-                if !nodes[input].events {
-                    return Err(op_err(
-                        &label,
-                        format!(
-                            "its input ({}) is an aggregated dataset, not an event stream",
-                            nodes[input].label
-                        ),
-                    ));
-                }
+                event_stream(&nodes[input]).map_err(|m| op_err(&label, m))?;
                 let mut schema = nodes[input].schema.clone();
-                let keys: Vec<usize> = g
-                    .keys
-                    .iter()
-                    .map(|name| {
-                        schema.index_of(name).ok_or_else(|| {
-                            op_err(&label, format!("no field `{name}` in its input ({})", schema.describe()))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
+                let keys = field_indexes(&schema, &g.keys).map_err(|m| op_err(&label, m))?;
                 if keys.is_empty() {
                     return Err(op_err(&label, "group_by needs at least one key field".into()));
                 }
@@ -378,25 +362,9 @@ pub(super) fn build(
             spec::Node::Dedup(d) => {
                 let input = earlier(d.input, "its input")?;
                 let label = format!("dedup({})", d.by.join(", "));
-                if !nodes[input].events {
-                    return Err(op_err(
-                        &label,
-                        format!(
-                            "its input ({}) is an aggregated dataset, not an event stream",
-                            nodes[input].label
-                        ),
-                    ));
-                }
+                event_stream(&nodes[input]).map_err(|m| op_err(&label, m))?;
                 let schema = &nodes[input].schema;
-                let by: Vec<usize> = d
-                    .by
-                    .iter()
-                    .map(|name| {
-                        schema.index_of(name).ok_or_else(|| {
-                            op_err(&label, format!("no field `{name}` in its input ({})", schema.describe()))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
+                let by = field_indexes(schema, &d.by).map_err(|m| op_err(&label, m))?;
                 let duration = |text: &str| {
                     crate::duration::parse_millis(text).map_err(|e| op_err(&label, e.to_string()))
                 };
@@ -456,17 +424,7 @@ pub(super) fn build(
                 let fields: Vec<usize> = if d.fields.is_empty() {
                     (0..schema.fields.len()).filter(|&i| schema.fields[i].ty.nullable).collect()
                 } else {
-                    d.fields
-                        .iter()
-                        .map(|name| {
-                            schema.index_of(name).ok_or_else(|| {
-                                op_err(
-                                    &label,
-                                    format!("no field `{name}` in its input ({})", schema.describe()),
-                                )
-                            })
-                        })
-                        .collect::<Result<_, _>>()?
+                    field_indexes(&schema, &d.fields).map_err(|m| op_err(&label, m))?
                 };
                 for &i in &fields {
                     schema.fields[i].ty.nullable = false;
@@ -483,6 +441,27 @@ pub(super) fn build(
     let projection = match_declared(declared, &nodes[output])
         .map_err(|m| op_err(&format!("output of {}", nodes[output].label), m))?;
     Ok(Graph { inputs: def.inputs.clone(), nodes, output, projection })
+}
+
+/// The indexes of the fields `names` in `schema`, or which one it lacks.
+fn field_indexes(schema: &Schema, names: &[String]) -> Result<Vec<usize>, String> {
+    names
+        .iter()
+        .map(|name| {
+            schema
+                .index_of(name)
+                .ok_or_else(|| format!("no field `{name}` in its input ({})", schema.describe()))
+        })
+        .collect()
+}
+
+/// Fails unless `input` is an event stream (operators that take rows as events).
+fn event_stream(input: &Node) -> Result<(), String> {
+    if input.events {
+        Ok(())
+    } else {
+        Err(format!("its input ({}) is an aggregated dataset, not an event stream", input.label))
+    }
 }
 
 fn project_label(p: &spec::ProjectNode) -> String {
@@ -504,15 +483,11 @@ fn project_label(p: &spec::ProjectNode) -> String {
 /// must survive it.
 fn project_node(input: &Node, p: &spec::ProjectNode) -> Result<(Vec<usize>, Schema), String> {
     let schema = &input.schema;
-    let find = |name: &str| {
-        schema.index_of(name).ok_or_else(|| format!("no field `{name}` in its input ({})", schema.describe()))
-    };
     let mut columns: Vec<usize> = match &p.select {
-        Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+        Some(names) => field_indexes(schema, names)?,
         None => (0..schema.fields.len()).collect(),
     };
-    for name in &p.drop {
-        let index = find(name)?;
+    for index in field_indexes(schema, &p.drop)? {
         columns.retain(|&c| c != index);
     }
     let mut fields: Vec<_> = columns.iter().map(|&c| schema.fields[c].clone()).collect();

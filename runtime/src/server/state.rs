@@ -25,6 +25,9 @@ pub enum StartError {
     /// The hot store could not be opened.
     #[error(transparent)]
     Hot(#[from] HotStoreError),
+    /// The address could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
     /// The Wasm engine could not start.
     #[error("cannot start the wasm engine: {0}")]
     Engine(String),

@@ -1,7 +1,6 @@
 //! The online half of `volga demo`: the same pipeline served live, its orders pushed over HTTP,
 //! features looked up as the data arrives.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -9,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use volga::config::Config;
-use volga::server::{AppState, serve};
+use volga::server::Embedded;
 
 /// What to push.
 pub struct LiveSpec {
@@ -28,13 +27,8 @@ pub struct LiveSpec {
 pub fn run(config: Config, wasm: &std::path::Path, spec: &LiveSpec) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(AppState::open(config).await?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(state, listener, async {
-            let _ = stopped.await;
-        }));
+        let server = Embedded::start(config).await?;
+        let url = server.url.clone();
         println!("5. serving on {url}; deploying the pipeline (orders arrive over HTTP: POST /v1/ingest/orders)");
         let client = reqwest::Client::new();
         let deployed = client
@@ -117,8 +111,7 @@ pub fn run(config: Config, wasm: &std::path::Path, spec: &LiveSpec) -> Result<()
             freshness.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
             freshness.len()
         );
-        let _ = stop.send(());
-        server.await??;
+        server.stop().await?;
         anyhow::Ok(())
     })
 }
