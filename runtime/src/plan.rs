@@ -119,6 +119,8 @@ pub enum LambdaKind {
     Filter,
     /// Maps rows to rows of another type.
     Transform,
+    /// Computes one field's value per row.
+    Assign,
 }
 
 /// A validated lambda declaration.
@@ -132,7 +134,8 @@ pub struct LambdaPlan {
     pub kind: LambdaKind,
     /// The fields it reads; `None` for all fields of its input.
     pub input: Option<Vec<Field>>,
-    /// The row type a transform emits.
+    /// The row type a transform emits; for an assign, the one field it computes (a schema
+    /// without a timestamp).
     pub output: Option<Schema>,
 }
 
@@ -284,6 +287,7 @@ fn lambda_plan(pipeline: &str, index: usize, def: &spec::LambdaDef) -> Result<La
     let kind = match def.kind {
         spec::LambdaKind::Filter => LambdaKind::Filter,
         spec::LambdaKind::Transform => LambdaKind::Transform,
+        spec::LambdaKind::Assign => LambdaKind::Assign,
     };
     let input = def.input.as_ref().map(|fields| {
         fields
@@ -303,6 +307,27 @@ fn lambda_plan(pipeline: &str, index: usize, def: &spec::LambdaDef) -> Result<La
         (None, LambdaKind::Transform) => {
             return Err(err("a transform must declare its output type".into()));
         }
+        (Some(fields), LambdaKind::Assign) => match fields.as_slice() {
+            [field] if is_identifier(&field.name) && !field.key && !field.timestamp => Some(Schema {
+                fields: vec![Field {
+                    name: field.name.clone(),
+                    ty: field_type(&field.ty),
+                    key: false,
+                    timestamp: false,
+                }],
+            }),
+            [field] if !is_identifier(&field.name) => {
+                return Err(err(format!("assigns `{}`, which is not a valid field name", field.name)));
+            }
+            [field] => {
+                return Err(err(format!(
+                    "assigns `{}` as a key or timestamp, which an assign cannot add",
+                    field.name
+                )));
+            }
+            other => return Err(err(format!("an assign computes one field, not {}", other.len()))),
+        },
+        (None, LambdaKind::Assign) => return Err(err("an assign must declare the field it computes".into())),
         (_, LambdaKind::Filter) => None,
     };
     Ok(LambdaPlan { id: def.id, name: def.name.clone(), kind, input, output })

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::aggregate::Aggregate;
 use crate::bindings::volga::pipeline::description as wit;
 use crate::lambda::{Lambda, LambdaFn};
-use crate::row::{Columns, FieldDef, Row};
+use crate::row::{Columns, FieldDef, FieldValue, Row};
 
 /// Where a source dataset's rows come from: a connector named in the host's config and a table
 /// or topic within it.
@@ -42,13 +42,14 @@ pub struct Join {
     left_on: Vec<String>,
     right_on: Vec<String>,
     how: wit::JoinHow,
+    within: Option<(String, String)>,
 }
 
 impl Join {
     /// Join on fields that have the same names on both sides.
     pub fn on<const N: usize>(fields: [&str; N]) -> Self {
         let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-        Join { left_on: fields.clone(), right_on: fields, how: wit::JoinHow::Inner }
+        Join { left_on: fields.clone(), right_on: fields, how: wit::JoinHow::Inner, within: None }
     }
 
     /// Join on these left fields; name the right fields with [`Join::right_on`].
@@ -57,6 +58,7 @@ impl Join {
             left_on: fields.iter().map(|f| f.to_string()).collect(),
             right_on: Vec::new(),
             how: wit::JoinHow::Inner,
+            within: None,
         }
     }
 
@@ -71,6 +73,15 @@ impl Join {
         self.how = wit::JoinHow::Left;
         self
     }
+
+    /// Bounds the match in time: a left row at `t` meets the right side as of `t + forward`
+    /// (it is emitted once the right side is known up to then), and only a right row at least
+    /// as recent as `t - back` matches. `back` may be `"forever"`; the default is
+    /// `("forever", "0s")`.
+    pub fn within(mut self, back: &str, forward: &str) -> Self {
+        self.within = Some((back.to_string(), forward.to_string()));
+        self
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +89,8 @@ enum Node {
     Input(String),
     Filter { input: u32, lambda: u32 },
     Transform { input: u32, lambda: u32 },
+    Assign { input: u32, lambda: u32 },
+    Changelog { input: u32, deleted: String },
     Join { left: u32, right: u32, join: Join },
     Aggregate { input: u32, keys: Vec<String>, aggregates: Vec<Aggregate> },
     Project { input: u32, select: Option<Vec<String>>, drop: Vec<String>, rename: Vec<(String, String)> },
@@ -94,6 +107,8 @@ impl Node {
             Node::Input(_) => vec![],
             Node::Filter { input, .. }
             | Node::Transform { input, .. }
+            | Node::Assign { input, .. }
+            | Node::Changelog { input, .. }
             | Node::Aggregate { input, .. }
             | Node::Project { input, .. }
             | Node::DropNull { input, .. }
@@ -195,12 +210,19 @@ impl App {
                 Node::Transform { input, lambda } => {
                     wit::Node::Transform(wit::LambdaNode { input: at(input), lambda: *lambda })
                 }
+                Node::Assign { input, lambda } => {
+                    wit::Node::Assign(wit::LambdaNode { input: at(input), lambda: *lambda })
+                }
+                Node::Changelog { input, deleted } => {
+                    wit::Node::Changelog(wit::ChangelogNode { input: at(input), deleted: deleted.clone() })
+                }
                 Node::Join { left, right, join } => wit::Node::Join(wit::JoinNode {
                     left: at(left),
                     right: at(right),
                     left_on: join.left_on.clone(),
                     right_on: join.right_on.clone(),
                     how: join.how,
+                    within: join.within.clone(),
                 }),
                 Node::Aggregate { input, keys, aggregates } => wit::Node::Aggregate(wit::AggregateNode {
                     input: at(input),
@@ -284,6 +306,7 @@ impl Stream {
         let verb = match kind {
             wit::LambdaKind::Filter => "filter",
             wit::LambdaKind::Transform => "transform",
+            wit::LambdaKind::Assign => "assign",
         };
         graph.lambdas.push(Lambda {
             def: wit::LambdaDef {
@@ -335,6 +358,33 @@ impl Stream {
             Some(O::fields()),
         );
         self.then(Node::Transform { input: self.node, lambda })
+    }
+
+    /// Adds the field `name` (or replaces a non-key field of that name) with `compute`'s value
+    /// for each row. `T` names the fields it reads; `V` is the new field's type (`i64`, `f64`,
+    /// `String`, `bool`, `Timestamp`, or an `Option` of one for an optional field).
+    #[track_caller]
+    pub fn assign<T: Row, V: FieldValue + 'static>(
+        &self,
+        name: &'static str,
+        compute: impl Fn(&T) -> V + 'static,
+    ) -> Stream {
+        let call = LambdaFn::Assign(Box::new(move |mut columns: Columns| {
+            let values: Vec<V> = T::decode(&mut columns)?.iter().map(&compute).collect();
+            Ok(V::put_column(values.iter()))
+        }));
+        let field = FieldDef { name, ty: V::TYPE, key: false, timestamp: false };
+        let lambda =
+            self.register(wit::LambdaKind::Assign, Location::caller(), call, T::fields(), Some(vec![field]));
+        self.then(Node::Assign { input: self.node, lambda })
+    }
+
+    /// The changes of a keyed dataset (an aggregate, `first` or `latest`) as an event stream
+    /// with the boolean field `deleted` added: at each change of a key, the replaced row
+    /// (its timestamp set to the change time, `deleted = true`) and the new row
+    /// (`deleted = false`).
+    pub fn changelog(&self, deleted: &str) -> Stream {
+        self.then(Node::Changelog { input: self.node, deleted: deleted.to_string() })
     }
 
     /// The rows of this stream and of `others`, which must have the same fields (names, types,

@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use crate::app::App;
 use crate::bindings::exports::volga::pipeline::guest::TransformOutput;
 use crate::bindings::volga::pipeline::description::PipelineSpec;
-use crate::bindings::volga::pipeline::types::Batch;
+use crate::bindings::volga::pipeline::types::{Batch, Column};
 use crate::lambda::LambdaFn;
 use crate::row::Columns;
 
@@ -29,7 +29,7 @@ pub fn filter(build: fn() -> App, lambda: u32, rows: Batch) -> Result<Vec<bool>,
     with_app(build, |app| {
         app.with_lambda(lambda, |l| match &l.call {
             LambdaFn::Filter(f) => f(Columns::new(rows)),
-            LambdaFn::Transform(_) => Err(format!("lambda {lambda} is not a filter")),
+            _ => Err(format!("lambda {lambda} is not a filter")),
         })
         .unwrap_or_else(|| Err(format!("no lambda {lambda}")))
     })
@@ -42,7 +42,18 @@ pub fn transform(build: fn() -> App, lambda: u32, rows: Batch) -> Result<Transfo
             LambdaFn::Transform(f) => {
                 f(Columns::new(rows)).map(|(rows, input_index)| TransformOutput { rows, input_index })
             }
-            LambdaFn::Filter(_) => Err(format!("lambda {lambda} is not a transform")),
+            _ => Err(format!("lambda {lambda} is not a transform")),
+        })
+        .unwrap_or_else(|| Err(format!("no lambda {lambda}")))
+    })
+}
+
+/// `assign` export.
+pub fn assign(build: fn() -> App, lambda: u32, rows: Batch) -> Result<Column, String> {
+    with_app(build, |app| {
+        app.with_lambda(lambda, |l| match &l.call {
+            LambdaFn::Assign(f) => f(Columns::new(rows)),
+            _ => Err(format!("lambda {lambda} is not an assign")),
         })
         .unwrap_or_else(|| Err(format!("no lambda {lambda}")))
     })

@@ -1,7 +1,7 @@
 //! Lambdas registered by the builder and called by the host one batch at a time.
 
 use crate::bindings::volga::pipeline::description as wit;
-use crate::bindings::volga::pipeline::types::Batch;
+use crate::bindings::volga::pipeline::types::{Batch, Column};
 use crate::row::{Columns, Row};
 
 /// A transform's output rows and, for each, the index of its input row.
@@ -11,6 +11,7 @@ pub(crate) type Emitted = (Batch, Vec<u32>);
 pub(crate) enum LambdaFn {
     Filter(Box<dyn Fn(Columns) -> Result<Vec<bool>, String>>),
     Transform(Box<dyn Fn(Columns) -> Result<Emitted, String>>),
+    Assign(Box<dyn Fn(Columns) -> Result<Column, String>>),
 }
 
 /// A lambda and its declaration.

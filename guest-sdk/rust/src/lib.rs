@@ -101,6 +101,14 @@ macro_rules! export_pipeline {
             > {
                 $crate::component::transform($build, lambda, rows)
             }
+
+            fn assign(
+                lambda: u32,
+                rows: $crate::bindings::volga::pipeline::types::Batch,
+            ) -> ::std::result::Result<$crate::bindings::volga::pipeline::types::Column, ::std::string::String>
+            {
+                $crate::component::assign($build, lambda, rows)
+            }
         }
 
         $crate::bindings::__export_guest!(__VolgaPipeline with_types_in $crate::bindings);

@@ -4,7 +4,12 @@
 //! timestamp `<= t` (ties at one timestamp broken by the rows' total order). Right updates at
 //! time `t` are applied before left rows at `t` are joined, so the bound is inclusive. A left
 //! row's result is emitted once, at its own time, and never revised: later right versions only
-//! affect later left rows. Both sides are routed to workers by key. The output is the left row,
+//! affect later left rows. Both sides are routed to workers by key.
+//!
+//! `within = (back, forward)` bounds the match: a left row at `t` meets the right side as of
+//! `t + forward` (so it waits until the right side is complete up to `t + forward`, and is
+//! emitted at `t`), and only a right row with timestamp `>= t - back` matches; an older one
+//! counts as no match. The output is the left row,
 //! then the right key fields the left side lacks (copies of the matched left values), then the
 //! right side's other non-timestamp fields.
 //!
@@ -37,6 +42,10 @@ pub struct JoinSpec {
     pub right_time: usize,
     /// Inner or left.
     pub how: JoinHow,
+    /// A right row older than `t - back` does not match a left row at `t`; none: any age.
+    pub back: Option<Time>,
+    /// A left row at `t` meets the right side as of `t + forward`.
+    pub forward: Time,
 }
 
 /// As-of joins a collection with a keyed dataset.
@@ -132,25 +141,43 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                             right_pending.push(time, (row, diff));
                         }
                     });
-                    let frontier = match (frontier_time(left_frontier), frontier_time(right_frontier)) {
+                    // Left rows at `t` are ready once the left side is complete at `t` and the
+                    // right side up to `t + forward`; right updates are applied once no left row
+                    // still to come can be joined as of a time before them.
+                    let (left_done, right_done) =
+                        (frontier_time(left_frontier), frontier_time(right_frontier));
+                    let ready = match (left_done, right_done.map(|r| r.saturating_sub(spec.forward))) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    let lefts = left_pending.take_before(frontier);
-                    let mut rights = right_pending.take_before(frontier).into_iter().peekable();
+                    let applicable = match (ready.map(|t| t.saturating_add(spec.forward)), right_done) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let lefts = left_pending.take_before(ready);
+                    let mut rights = right_pending.take_before(applicable).into_iter().peekable();
                     if !lefts.is_empty() {
                         let cap = held.get().expect("pending updates hold a capability");
                         let mut session = output.session(cap);
                         for (time, (row, diff)) in lefts {
-                            // Right updates up to and including this time come first.
-                            let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= time));
+                            let as_of = time.saturating_add(spec.forward);
+                            // Right updates up to and including the as-of time come first.
+                            let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= as_of));
                             apply_right(&mut state, &spec, due);
                             scratch.clear();
                             scratch.extend(spec.left_keys.iter().map(|&i| row[i].clone()));
                             let matched = if scratch.contains(&Value::Null) {
                                 None
                             } else {
-                                state.get(scratch.as_slice()).and_then(|v| v.current(spec.right_time))
+                                state.get(scratch.as_slice()).and_then(|v| v.current(spec.right_time)).filter(
+                                    |right_row| match spec.back {
+                                        None => true,
+                                        Some(back) => {
+                                            right_row[spec.right_time]
+                                                >= Value::Int(time.saturating_sub(back))
+                                        }
+                                    },
+                                )
                             };
                             let appended: Vec<Value> = match (matched, spec.how) {
                                 (Some(right_row), _) => {

@@ -12,7 +12,7 @@ use timely::dataflow::operators::vec::Map;
 use super::StateRows;
 use super::{
     AggregateSpec, AsOfJoin, CountRows, Dedup, Failure, FirstLatest, JoinSpec, LambdaCall, LambdaStats,
-    RowCollection, WasmFilter, WasmTransform, WindowAggregate,
+    RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Op, Plan};
@@ -103,7 +103,9 @@ fn render_one<'scope>(
     for node in &graph.nodes {
         let collection = match &node.op {
             Op::Input { dataset } => render_one(plan, dataset, rendered, context),
-            Op::Filter { input, lambda, projection } | Op::Transform { input, lambda, projection } => {
+            Op::Filter { input, lambda, projection }
+            | Op::Transform { input, lambda, projection }
+            | Op::Assign { input, lambda, projection, .. } => {
                 let call = LambdaCall {
                     guest: context.guest.clone(),
                     lambda: *lambda,
@@ -118,13 +120,34 @@ fn render_one<'scope>(
                 if let Some(native) = native {
                     let native = native.clone();
                     nodes[*input].clone().filter(move |row| native(row))
-                } else if matches!(node.op, Op::Filter { .. }) {
-                    nodes[*input].clone().wasm_filter(call)
                 } else {
-                    nodes[*input].clone().wasm_transform(call, node.schema.clone())
+                    match node.op {
+                        Op::Filter { .. } => nodes[*input].clone().wasm_filter(call),
+                        Op::Assign { column, .. } => {
+                            let field =
+                                plan.lambdas[*lambda as usize].output.clone().expect("assign's field");
+                            nodes[*input].clone().wasm_assign(call, field, column)
+                        }
+                        _ => nodes[*input].clone().wasm_transform(call, node.schema.clone()),
+                    }
                 }
             }
-            Op::Join { left, right, left_keys, right_keys, key_copies, right_values, how } => {
+            Op::Changelog { input, time } => {
+                let time = *time;
+                nodes[*input]
+                    .inner
+                    .clone()
+                    .map(move |(mut row, at, diff)| {
+                        let deleted = diff < 0;
+                        if deleted {
+                            row[time] = Value::Int(at);
+                        }
+                        row.push(Value::Bool(deleted));
+                        (row, at, diff.abs())
+                    })
+                    .as_collection()
+            }
+            Op::Join { left, right, left_keys, right_keys, key_copies, right_values, how, back, forward } => {
                 let spec = JoinSpec {
                     left_keys: left_keys.clone(),
                     right_keys: right_keys.clone(),
@@ -132,6 +155,8 @@ fn render_one<'scope>(
                     right_values: right_values.clone(),
                     right_time: graph.nodes[*right].schema.timestamp_index(),
                     how: *how,
+                    back: *back,
+                    forward: *forward,
                 };
                 nodes[*left].clone().join_as_of(nodes[*right].clone(), spec, &node.label)
             }

@@ -123,6 +123,8 @@ fn as_of_join_sees_right_rows_at_equal_times_and_never_revises() {
         right_values: vec![2],
         right_time: 1,
         how,
+        back: None,
+        forward: 0,
     };
     let joined = |id: &str, t: i64, name: Value| (row(&[Value::str(id), Value::Int(t), name]), t, 1);
 
@@ -154,6 +156,54 @@ fn as_of_join_sees_right_rows_at_equal_times_and_never_revises() {
             joined("u1", 10, Value::str("B")),
             joined("u2", 3, Value::Null),
             joined("u3", 10, Value::Null),
+        ]
+    );
+}
+
+#[test]
+fn as_of_join_within_drops_stale_right_rows_and_looks_ahead() {
+    let user = |id: &str, t: i64, name: &str| (row(&[Value::str(id), Value::Int(t), Value::str(name)]), t, 1);
+    let order = |id: &str, t: i64| (row(&[Value::str(id), Value::Int(t)]), t, 1);
+    let users = vec![user("u1", 5, "A"), user("u1", 10, "B"), user("u2", 10, "C")];
+    let orders = vec![order("u1", 4), order("u1", 5), order("u1", 9), order("u1", 10), order("u2", 3)];
+    let joined = |id: &str, t: i64, name: Value| (row(&[Value::str(id), Value::Int(t), name]), t, 1);
+    let within = |back: Option<i64>, forward: i64| JoinSpec {
+        left_keys: vec![0],
+        right_keys: vec![0],
+        key_copies: vec![],
+        right_values: vec![2],
+        right_time: 1,
+        how: JoinHow::Left,
+        back,
+        forward,
+    };
+    let run_join = |spec: JoinSpec| {
+        run(vec![orders.clone(), users.clone()], move |mut c| {
+            let right = c.remove(1);
+            c.remove(0).join_as_of(right, spec, "test")
+        })
+    };
+    // At most 3 ms old: the order at 9 finds A (from 5) too stale.
+    assert_eq!(
+        run_join(within(Some(3), 0)),
+        vec![
+            joined("u1", 4, Value::Null),
+            joined("u1", 5, Value::str("A")),
+            joined("u1", 9, Value::Null),
+            joined("u1", 10, Value::str("B")),
+            joined("u2", 3, Value::Null),
+        ]
+    );
+    // Looking 2 ms ahead: the order at 4 sees A (at 5), the one at 9 sees B (at 10); the
+    // output keeps each left row's own time.
+    assert_eq!(
+        run_join(within(Some(3), 2)),
+        vec![
+            joined("u1", 4, Value::str("A")),
+            joined("u1", 5, Value::str("A")),
+            joined("u1", 9, Value::str("B")),
+            joined("u1", 10, Value::str("B")),
+            joined("u2", 3, Value::Null),
         ]
     );
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{AggregatePlan, LambdaKind, Plan, PlanError, Window};
+use crate::duration::parse_millis;
 use crate::schema::{Field, Schema};
 use crate::value::{FieldType, ScalarType};
 use crate::wasm::spec;
@@ -42,6 +43,26 @@ pub enum Op {
         /// The input fields sent to the lambda.
         projection: Vec<usize>,
     },
+    /// A Wasm assign: the lambda's value per row goes to column `column` (an existing column it
+    /// replaces, or one past the input's last, which it appends).
+    Assign {
+        /// The input node.
+        input: usize,
+        /// The lambda's id.
+        lambda: u32,
+        /// The input fields sent to the lambda.
+        projection: Vec<usize>,
+        /// The output column.
+        column: usize,
+    },
+    /// The changes of a keyed dataset as an event stream: each inserted row with `false`
+    /// appended, each retracted row with its timestamp set to the retraction time and `true`.
+    Changelog {
+        /// The input node (not an event stream).
+        input: usize,
+        /// The input's timestamp column.
+        time: usize,
+    },
     /// A Wasm transform; the node's schema is the lambda's output type.
     Transform {
         /// The input node.
@@ -68,6 +89,10 @@ pub enum Op {
         right_values: Vec<usize>,
         /// Inner or left.
         how: JoinHow,
+        /// A right row older than `t - back` does not match a left row at `t`; none: any age.
+        back: Option<i64>,
+        /// A left row at `t` meets the right side as of `t + forward`.
+        forward: i64,
     },
     /// Native projection: output column `i` is input column `columns[i]` (renamed per the
     /// node's schema).
@@ -125,6 +150,8 @@ impl Op {
             Op::Input { .. } => Vec::new(),
             Op::Filter { input, .. }
             | Op::Transform { input, .. }
+            | Op::Assign { input, .. }
+            | Op::Changelog { input, .. }
             | Op::Aggregate { input, .. }
             | Op::Project { input, .. }
             | Op::DropNull { input, .. }
@@ -177,6 +204,8 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
         Op::Input { .. } => {}
         Op::Filter { input, .. }
         | Op::Transform { input, .. }
+        | Op::Assign { input, .. }
+        | Op::Changelog { input, .. }
         | Op::Aggregate { input, .. }
         | Op::Project { input, .. }
         | Op::DropNull { input, .. }
@@ -234,15 +263,18 @@ pub(super) fn build(
                     events: input.is_event_stream(),
                 }
             }
-            spec::Node::Filter(l) | spec::Node::Transform(l) => {
+            spec::Node::Filter(l) | spec::Node::Transform(l) | spec::Node::Assign(l) => {
                 let input = earlier(l.input, "its input")?;
-                let is_filter = matches!(node, spec::Node::Filter(_));
                 let lambda = plan
                     .lambdas
                     .get(l.lambda as usize)
                     .ok_or_else(|| op_err(&format!("node #{index}"), format!("no lambda {}", l.lambda)))?;
                 let label = lambda.name.clone();
-                let expected = if is_filter { LambdaKind::Filter } else { LambdaKind::Transform };
+                let expected = match node {
+                    spec::Node::Filter(_) => LambdaKind::Filter,
+                    spec::Node::Transform(_) => LambdaKind::Transform,
+                    _ => LambdaKind::Assign,
+                };
                 if lambda.kind != expected {
                     return Err(op_err(
                         &label,
@@ -275,16 +307,52 @@ pub(super) fn build(
                         })
                         .collect::<Result<_, _>>()?,
                 };
-                if is_filter {
-                    Node {
+                match expected {
+                    LambdaKind::Filter => Node {
                         op: Op::Filter { input, lambda: lambda.id, projection },
                         schema: in_schema.clone(),
                         label,
                         events,
+                    },
+                    LambdaKind::Transform => {
+                        let schema = lambda.output.clone().expect("transform has an output type");
+                        Node {
+                            op: Op::Transform { input, lambda: lambda.id, projection },
+                            schema,
+                            label,
+                            events,
+                        }
                     }
-                } else {
-                    let schema = lambda.output.clone().expect("transform has an output type");
-                    Node { op: Op::Transform { input, lambda: lambda.id, projection }, schema, label, events }
+                    LambdaKind::Assign => {
+                        let field = &lambda.output.as_ref().expect("assign has an output field").fields[0];
+                        let mut schema = in_schema.clone();
+                        let column = match schema.index_of(&field.name) {
+                            Some(i) if schema.fields[i].key || schema.fields[i].timestamp => {
+                                return Err(op_err(
+                                    &label,
+                                    format!(
+                                        "assigns `{}`, the input's {}: keys and the timestamp cannot be replaced",
+                                        field.name,
+                                        if schema.fields[i].key { "key" } else { "timestamp" }
+                                    ),
+                                ));
+                            }
+                            Some(i) => {
+                                schema.fields[i].ty = field.ty;
+                                i
+                            }
+                            None => {
+                                schema.fields.push(field.clone());
+                                schema.fields.len() - 1
+                            }
+                        };
+                        Node {
+                            op: Op::Assign { input, lambda: lambda.id, projection, column },
+                            schema,
+                            label,
+                            events,
+                        }
+                    }
                 }
             }
             spec::Node::Join(j) => {
@@ -380,6 +448,34 @@ pub(super) fn build(
                     }
                 };
                 Node { op: Op::Dedup { input, by, window }, schema: schema.clone(), label, events: true }
+            }
+            spec::Node::Changelog(c) => {
+                let input = earlier(c.input, "its input")?;
+                let label = format!("changelog({})", c.deleted);
+                if nodes[input].events {
+                    return Err(op_err(
+                        &label,
+                        format!(
+                            "its input ({}) is an event stream: changelog takes a keyed dataset (an aggregate, first or latest)",
+                            nodes[input].label
+                        ),
+                    ));
+                }
+                let mut schema = nodes[input].schema.clone();
+                if !super::is_identifier(&c.deleted) {
+                    return Err(op_err(&label, format!("`{}` is not a valid field name", c.deleted)));
+                }
+                if schema.index_of(&c.deleted).is_some() {
+                    return Err(op_err(&label, format!("its input already has a field `{}`", c.deleted)));
+                }
+                let time = schema.timestamp_index();
+                schema.fields.push(Field {
+                    name: c.deleted.clone(),
+                    ty: FieldType::required(ScalarType::Bool),
+                    key: false,
+                    timestamp: false,
+                });
+                Node { op: Op::Changelog { input, time }, schema, label, events: true }
             }
             spec::Node::Union(parts) => {
                 let inputs: Vec<usize> =
@@ -565,6 +661,17 @@ fn join_node(
         spec::JoinHow::Inner => JoinHow::Inner,
         spec::JoinHow::Left => JoinHow::Left,
     };
+    let (back, forward) = match &j.within {
+        None => (None, 0),
+        Some((back, forward)) => {
+            let back = match back.as_str() {
+                "forever" => None,
+                text => Some(parse_millis(text).map_err(|e| format!("within back bound: {e}"))?),
+            };
+            let forward = parse_millis(forward).map_err(|e| format!("within forward bound: {e}"))?;
+            (back, forward)
+        }
+    };
     let mut fields = left.fields.clone();
     let mut key_copies = Vec::new();
     for (&rk, &lk) in right_keys.iter().zip(&left_keys) {
@@ -594,8 +701,17 @@ fn join_node(
         fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
         right_values.push(i);
     }
-    let op =
-        Op::Join { left: left_node, right: right_node, left_keys, right_keys, key_copies, right_values, how };
+    let op = Op::Join {
+        left: left_node,
+        right: right_node,
+        left_keys,
+        right_keys,
+        key_copies,
+        right_values,
+        how,
+        back,
+        forward,
+    };
     Ok((op, Schema { fields }))
 }
 

@@ -73,6 +73,7 @@ fn example(avg_ty: WitType, right_on: &str, filter_field: &str) -> PipelineSpec 
                     left_on: vec!["buyer_id".into()],
                     right_on: vec![right_on.into()],
                     how: WitHow::Inner,
+                    within: None,
                 }),
                 WitNode::Aggregate(AggregateNode {
                     input: 3,

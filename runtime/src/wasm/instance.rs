@@ -9,7 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::Pipeline;
 use super::engine::LoadedComponent;
 use super::spec::PipelineSpec;
-use super::wire::{Batch, TransformOutput};
+use super::wire::{Batch, Column, TransformOutput};
 
 /// How much of a guest's stderr is kept for error messages.
 const STDERR_CAPACITY: usize = 64 << 10;
@@ -184,6 +184,17 @@ impl GuestInstance {
                 }
                 Ok(output)
             }
+        }
+    }
+
+    /// Runs assign lambda `lambda` over `rows`: one value per row.
+    pub fn assign(&mut self, lambda: u32, rows: &Batch) -> Result<Column, LambdaError> {
+        self.prepare().map_err(|e| self.trap(lambda, e))?;
+        let result = self.bindings.volga_pipeline_guest().call_assign(&mut self.store, lambda, rows);
+        match result {
+            Err(trap) => Err(self.trap(lambda, trap)),
+            Ok(Err(message)) => Err(self.guest_error(lambda, message)),
+            Ok(Ok(column)) => Ok(column),
         }
     }
 
