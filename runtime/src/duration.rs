@@ -41,6 +41,16 @@ pub fn parse_millis(text: &str) -> Result<i64, DurationError> {
     if total == 0 { Err(error()) } else { Ok(total) }
 }
 
+/// Parses a bound that may be zero (`"0s"`, `"0ms"`), such as a join's `within`.
+pub fn parse_bound_millis(text: &str) -> Result<i64, DurationError> {
+    let digits = text.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        // Zero of a valid unit: check the unit by parsing one of it.
+        return parse_millis(&text.trim().replacen(digits, "1", 1)).map(|_| 0);
+    }
+    parse_millis(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +62,15 @@ mod tests {
         assert_eq!(parse_millis("7d"), parse_millis("1w"));
         assert_eq!(parse_millis("1h30m"), Ok(5_400_000));
         assert_eq!(parse_millis("250ms"), Ok(250));
+    }
+
+    #[test]
+    fn bounds_may_be_zero() {
+        assert_eq!(parse_bound_millis("0s"), Ok(0));
+        assert_eq!(parse_bound_millis("0ms"), Ok(0));
+        assert_eq!(parse_bound_millis("3ms"), Ok(3));
+        assert!(parse_bound_millis("0x").is_err());
+        assert!(parse_bound_millis("0").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod batching;
 mod errors;
+mod golden;
 mod live;
 mod offline_reference;
 mod online;

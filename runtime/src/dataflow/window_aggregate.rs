@@ -288,14 +288,21 @@ impl State {
         }
     }
 
-    /// The new row of every key touched at `time`, with the retraction of its previous row.
+    /// The new row of every key touched at `time` whose values changed (or that has no row
+    /// yet), with the retraction of its previous row. A key touched without a change (a row
+    /// entering as another leaves, a row waiting for its bucket to close) keeps its row, so the
+    /// history holds exactly the changes.
     fn emit(&mut self, time: Time, out: &mut Vec<Update>) {
         for id in self.touched.drain(..) {
             let state = &mut self.states[id as usize];
-            let mut row = Vec::with_capacity(state.key.len() + 1 + state.accumulators.len());
+            let width = state.key.len() + 1;
+            let mut row = Vec::with_capacity(width + state.accumulators.len());
             row.extend(state.key.iter().cloned());
             row.push(Value::Int(time));
             row.extend(state.accumulators.iter().map(Accumulator::value));
+            if state.current.as_ref().is_some_and(|previous| previous[width..] == row[width..]) {
+                continue;
+            }
             if let Some(previous) = state.current.replace(row.clone()) {
                 out.push((previous, time, -1));
             }

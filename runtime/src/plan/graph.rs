@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{AggregatePlan, LambdaKind, Plan, PlanError, Window};
-use crate::duration::parse_millis;
+use crate::duration::parse_bound_millis;
 use crate::schema::{Field, Schema};
 use crate::value::{FieldType, ScalarType};
 use crate::wasm::spec;
@@ -666,9 +666,9 @@ fn join_node(
         Some((back, forward)) => {
             let back = match back.as_str() {
                 "forever" => None,
-                text => Some(parse_millis(text).map_err(|e| format!("within back bound: {e}"))?),
+                text => Some(parse_bound_millis(text).map_err(|e| format!("within back bound: {e}"))?),
             };
-            let forward = parse_millis(forward).map_err(|e| format!("within forward bound: {e}"))?;
+            let forward = parse_bound_millis(forward).map_err(|e| format!("within forward bound: {e}"))?;
             (back, forward)
         }
     };

@@ -1,0 +1,726 @@
+//! Golden cases: one folder per case under `tests/golden/`, each with the pipeline source
+//! (`pipeline.rs`, compiled into the `golden` test guest), its input rows (`data/*.csv`) and
+//! the expected history of each dataset it declares (`expected/<Dataset>.csv`).
+//!
+//! The expected histories are computed here by a plain reference over sorted vectors (no
+//! dataflow, no Volga code): the test checks that the files agree with the reference, then
+//! that `volga materialize-offline` + `volga get-offline` write exactly those rows.
+//! `VOLGA_BLESS=1` rewrites the files from the reference (never from Volga's output).
+//!
+//! Aggregates are evaluated at every millisecond of the case's time range, so a history is the
+//! list of every change of each key's values (inputs use small millisecond times).
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use crate::reference::fsum;
+use crate::support::{guest, read_csv, repo_root, volga_ok};
+
+#[derive(Clone, Debug, PartialEq)]
+struct Event {
+    user: String,
+    ts: i64,
+    item: String,
+    region: String,
+    amount: Option<f64>,
+    qty: i64,
+}
+
+impl Event {
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::str(&self.user),
+            Cell::Int(self.ts),
+            Cell::str(&self.item),
+            Cell::str(&self.region),
+            Cell::opt_float(self.amount),
+            Cell::Int(self.qty),
+        ]
+    }
+
+    /// Volga's total order of rows (values compared field by field, null first).
+    fn order(&self, other: &Event) -> Ordering {
+        (&self.user, self.ts, &self.item, &self.region)
+            .cmp(&(&other.user, other.ts, &other.item, &other.region))
+            .then_with(|| match (self.amount, other.amount) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Less,
+                (Some(_), None) => Ordering::Greater,
+                (Some(a), Some(b)) => a.total_cmp(&b),
+            })
+            .then_with(|| self.qty.cmp(&other.qty))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Profile {
+    user: String,
+    ts: i64,
+    city: Option<String>,
+    tier: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Price {
+    item: String,
+    region: String,
+    ts: i64,
+    price: f64,
+}
+
+/// A case's input rows; a source without a file is empty.
+struct Inputs {
+    events: Vec<Event>,
+    profiles: Vec<Profile>,
+    prices: Vec<Price>,
+}
+
+fn load(data: &Path) -> Inputs {
+    let rows = |name: &str| -> Vec<Vec<String>> {
+        let path = data.join(format!("{name}.csv"));
+        if path.exists() { read_csv(&path).1 } else { Vec::new() }
+    };
+    let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+    Inputs {
+        events: rows("events")
+            .iter()
+            .map(|r| Event {
+                user: r[0].clone(),
+                ts: r[1].parse().unwrap(),
+                item: r[2].clone(),
+                region: r[3].clone(),
+                amount: opt(&r[4]).map(|a| a.parse().unwrap()),
+                qty: r[5].parse().unwrap(),
+            })
+            .collect(),
+        profiles: rows("profiles")
+            .iter()
+            .map(|r| Profile { user: r[0].clone(), ts: r[1].parse().unwrap(), city: opt(&r[2]), tier: r[3].parse().unwrap() })
+            .collect(),
+        prices: rows("prices")
+            .iter()
+            .map(|r| Price {
+                item: r[0].clone(),
+                region: r[1].clone(),
+                ts: r[2].parse().unwrap(),
+                price: r[3].parse().unwrap(),
+            })
+            .collect(),
+    }
+}
+
+/// One output value, written as Volga writes CSV cells.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+}
+
+impl Cell {
+    fn str(s: &str) -> Cell {
+        Cell::Str(s.to_string())
+    }
+
+    fn opt_float(v: Option<f64>) -> Cell {
+        v.map_or(Cell::Null, Cell::Float)
+    }
+
+    fn opt_str(v: &Option<String>) -> Cell {
+        v.as_ref().map_or(Cell::Null, |s| Cell::str(s))
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Int(v) => v.to_string(),
+            Cell::Float(v) => ryu::Buffer::new().format(*v).to_string(),
+            Cell::Str(s) => s.clone(),
+            Cell::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// A dataset's expected history.
+struct Output {
+    dataset: &'static str,
+    header: &'static [&'static str],
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Output {
+    fn new(dataset: &'static str, header: &'static [&'static str], rows: Vec<Vec<Cell>>) -> Output {
+        Output { dataset, header, rows }
+    }
+}
+
+/// Rows in a fixed order: by the `ts` column as a number, then by the cells' text.
+fn canonical(header: &[String], mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let ts = header.iter().position(|h| h == "ts").expect("every golden dataset has `ts`");
+    rows.sort_by(|a, b| {
+        a[ts].parse::<i64>().unwrap().cmp(&b[ts].parse::<i64>().unwrap()).then_with(|| a.cmp(b))
+    });
+    rows
+}
+
+fn csv_text(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).unwrap();
+    for row in rows {
+        writer.write_record(row).unwrap();
+    }
+    String::from_utf8(writer.into_inner().unwrap()).unwrap()
+}
+
+// ---- windows and aggregates -------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Win {
+    Sliding(i64),
+    Forever,
+    Tumbling(i64),
+    Hopping(i64, i64),
+    Session(i64),
+}
+
+/// The times (sorted) of one key's rows that the window covers at `t`.
+fn covered(times: &[i64], window: Win, t: i64) -> Vec<usize> {
+    let pick = |lo: i64, hi: i64| (0..times.len()).filter(|&i| lo <= times[i] && times[i] < hi).collect();
+    match window {
+        Win::Sliding(w) => pick(t - w + 1, t + 1),
+        Win::Forever => pick(i64::MIN, t + 1),
+        Win::Tumbling(d) => {
+            let n = t.div_euclid(d) - 1;
+            pick(n * d, n * d + d)
+        }
+        Win::Hopping(w, s) => {
+            let k = (t - w).div_euclid(s);
+            pick(k * s, k * s + w)
+        }
+        Win::Session(gap) => {
+            // Sessions: runs of rows less than `gap` apart; the last one closed by `t`.
+            let mut sessions: Vec<Vec<usize>> = Vec::new();
+            for i in 0..times.len() {
+                match sessions.last_mut() {
+                    Some(s) if times[i] - times[*s.last().unwrap()] < gap => s.push(i),
+                    _ => sessions.push(vec![i]),
+                }
+            }
+            sessions.into_iter().rev().find(|s| times[*s.last().unwrap()] + gap <= t).unwrap_or_default()
+        }
+    }
+}
+
+type AggFn<R> = Box<dyn Fn(&[&R]) -> Cell>;
+
+/// The history of `group_by(key).aggregate(aggs)`: each key's row `[key, t, values...]` at
+/// every `t` where the values differ from those at `t - 1`, from the first time one of the
+/// key's rows counts in one of the windows.
+fn aggregate<R>(
+    rows: &[R],
+    key: impl Fn(&R) -> String,
+    time: impl Fn(&R) -> i64,
+    aggs: Vec<(Win, AggFn<R>)>,
+) -> Vec<Vec<Cell>> {
+    let mut keys: Vec<String> = rows.iter().map(&key).collect();
+    keys.sort();
+    keys.dedup();
+    let end = rows.iter().map(&time).max().unwrap_or(0) + 100;
+    let mut out = Vec::new();
+    for k in keys {
+        let mut mine: Vec<&R> = rows.iter().filter(|r| key(r) == k).collect();
+        mine.sort_by_key(|r| time(r));
+        let times: Vec<i64> = mine.iter().map(|r| time(r)).collect();
+        let mut last: Option<Vec<Cell>> = None;
+        let mut counted = false;
+        for t in times[0]..=end {
+            let mut values = Vec::new();
+            for (window, f) in &aggs {
+                let rows: Vec<&R> = covered(&times, *window, t).into_iter().map(|i| mine[i]).collect();
+                counted |= !rows.is_empty();
+                values.push(f(&rows));
+            }
+            if counted && last.as_ref() != Some(&values) {
+                let mut row = vec![Cell::Str(k.clone()), Cell::Int(t)];
+                row.extend(values.iter().cloned());
+                out.push(row);
+                last = Some(values);
+            }
+        }
+    }
+    out
+}
+
+fn rows_count<R>() -> AggFn<R> {
+    Box::new(|rows| Cell::Int(rows.len() as i64))
+}
+
+fn amounts(rows: &[&Event]) -> Vec<f64> {
+    rows.iter().filter_map(|e| e.amount).collect()
+}
+
+fn sum_amount() -> AggFn<Event> {
+    Box::new(|rows| Cell::Float(fsum(&amounts(rows))))
+}
+
+fn avg_amount() -> AggFn<Event> {
+    Box::new(|rows| {
+        let xs = amounts(rows);
+        if xs.is_empty() { Cell::Null } else { Cell::Float(fsum(&xs) / xs.len() as f64) }
+    })
+}
+
+fn extreme_amount(max: bool) -> AggFn<Event> {
+    Box::new(move |rows| {
+        let xs = amounts(rows);
+        let pick = if max { xs.iter().copied().max_by(f64::total_cmp) } else { xs.iter().copied().min_by(f64::total_cmp) };
+        Cell::opt_float(pick)
+    })
+}
+
+fn max_qty() -> AggFn<Event> {
+    Box::new(|rows| rows.iter().map(|e| e.qty).max().map_or(Cell::Null, Cell::Int))
+}
+
+fn sum_qty() -> AggFn<Event> {
+    Box::new(|rows| Cell::Int(rows.iter().map(|e| e.qty).sum()))
+}
+
+/// Nearest rank: the value at 1-based rank `max(1, ceil(p * n))`.
+fn nearest_rank<T: Copy>(mut xs: Vec<T>, p: f64, cmp: impl Fn(&T, &T) -> Ordering) -> Option<T> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(cmp);
+    let rank = ((p * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    Some(xs[rank - 1])
+}
+
+// ---- the cases ------------------------------------------------------------------------------
+
+const EVENT: &[&str] = &["user", "ts", "item", "region", "amount", "qty"];
+
+fn sliding_edges(i: &Inputs) -> Vec<Output> {
+    let count_amounts: AggFn<Event> = Box::new(|rows| Cell::Int(amounts(rows).len() as i64));
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (Win::Sliding(10), rows_count()),
+            (Win::Sliding(10), count_amounts),
+            (Win::Sliding(10), sum_amount()),
+            (Win::Sliding(10), avg_amount()),
+            (Win::Sliding(5), max_qty()),
+        ],
+    );
+    let header = &["user", "ts", "rows_10ms", "amounts_10ms", "sum_10ms", "avg_10ms", "max_qty_5ms"];
+    vec![Output::new("SlidingEdges", header, rows)]
+}
+
+fn forever_aggregates(i: &Inputs) -> Vec<Output> {
+    let f = Win::Forever;
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (f, rows_count()),
+            (f, sum_qty()),
+            (f, sum_amount()),
+            (f, avg_amount()),
+            (f, extreme_amount(false)),
+            (f, extreme_amount(true)),
+        ],
+    );
+    vec![Output::new("ForeverAggregates", &["user", "ts", "rows", "qty", "total", "mean", "least", "most"], rows)]
+}
+
+fn tumbling_buckets(i: &Inputs) -> Vec<Output> {
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (Win::Tumbling(10), rows_count()),
+            (Win::Tumbling(10), sum_amount()),
+            (Win::Tumbling(20), avg_amount()),
+        ],
+    );
+    vec![Output::new("TumblingBuckets", &["user", "ts", "rows_10ms", "sum_10ms", "avg_20ms"], rows)]
+}
+
+fn hopping_hops(i: &Inputs) -> Vec<Output> {
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (Win::Hopping(10, 5), rows_count()),
+            (Win::Hopping(4, 10), sum_qty()),
+            (Win::Hopping(20, 10), extreme_amount(true)),
+        ],
+    );
+    let header = &["user", "ts", "rows_10ms_every_5ms", "qty_4ms_every_10ms", "max_20ms_every_10ms"];
+    vec![Output::new("HoppingHops", header, rows)]
+}
+
+fn session_gaps(i: &Inputs) -> Vec<Output> {
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![(Win::Session(5), rows_count()), (Win::Session(5), sum_amount()), (Win::Session(10), max_qty())],
+    );
+    vec![Output::new("SessionGaps", &["user", "ts", "rows_5ms", "sum_5ms", "max_qty_10ms"], rows)]
+}
+
+fn spread_aggregates(i: &Inputs) -> Vec<Output> {
+    let stddev: AggFn<Event> = Box::new(|rows| {
+        let xs = amounts(rows);
+        if xs.is_empty() {
+            return Cell::Null;
+        }
+        let n = xs.len() as f64;
+        let mean = fsum(&xs) / n;
+        let squares: Vec<f64> = xs.iter().map(|x| (x - mean) * (x - mean)).collect();
+        Cell::Float((fsum(&squares) / n).sqrt())
+    });
+    let distinct: AggFn<Event> = Box::new(|rows| {
+        let mut items: Vec<&str> = rows.iter().map(|e| e.item.as_str()).collect();
+        items.sort();
+        items.dedup();
+        Cell::Int(items.len() as i64)
+    });
+    let quantile = |p: f64| -> AggFn<Event> {
+        Box::new(move |rows| Cell::opt_float(nearest_rank(amounts(rows), p, f64::total_cmp)))
+    };
+    let p90_qty: AggFn<Event> = Box::new(|rows| {
+        let qty = rows.iter().map(|e| e.qty).collect();
+        nearest_rank(qty, 0.9, i64::cmp).map_or(Cell::Null, Cell::Int)
+    });
+    let rows = aggregate(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (Win::Sliding(20), stddev),
+            (Win::Forever, distinct),
+            (Win::Sliding(20), quantile(0.5)),
+            (Win::Tumbling(20), p90_qty),
+            (Win::Forever, quantile(0.0)),
+        ],
+    );
+    let header =
+        &["user", "ts", "stddev_20ms", "items_forever", "median_20ms", "p90_qty_20ms_bucket", "min_by_quantile"];
+    vec![Output::new("SpreadAggregates", header, rows)]
+}
+
+fn filter_assign(i: &Inputs) -> Vec<Output> {
+    let rows = i
+        .events
+        .iter()
+        .filter(|e| e.qty >= 2 || e.amount.is_none())
+        .map(|e| {
+            let mut cells = e.cells();
+            cells[2] = Cell::Str(e.item.to_uppercase());
+            cells.push(Cell::opt_float(e.amount.map(|a| a * e.qty as f64)));
+            cells
+        })
+        .collect();
+    let header = &["user", "ts", "item", "region", "amount", "qty", "total"];
+    vec![Output::new("AssignedEvent", header, rows)]
+}
+
+fn transform(i: &Inputs) -> Vec<Output> {
+    let mut rows = Vec::new();
+    for e in &i.events {
+        let units = if e.amount.is_some() { e.qty.min(3) } else { 0 };
+        for unit in 1..=units {
+            rows.push(vec![Cell::str(&e.user), Cell::Int(e.ts), Cell::str(&e.item), Cell::Int(unit)]);
+        }
+    }
+    vec![Output::new("Unit", &["user", "ts", "item", "unit"], rows)]
+}
+
+/// The profile of `user` as of `t`: its latest row with `ts <= t`.
+fn profile_as_of<'a>(profiles: &'a [Profile], user: &str, t: i64) -> Option<&'a Profile> {
+    profiles.iter().filter(|p| p.user == user && p.ts <= t).max_by_key(|p| p.ts)
+}
+
+fn with_profile(e: &Event, p: Option<&Profile>) -> Vec<Cell> {
+    vec![
+        Cell::str(&e.user),
+        Cell::Int(e.ts),
+        Cell::str(&e.item),
+        p.map_or(Cell::Null, |p| Cell::opt_str(&p.city)),
+        p.map_or(Cell::Null, |p| Cell::Int(p.tier)),
+    ]
+}
+
+const WITH_PROFILE: &[&str] = &["user", "ts", "item", "city", "tier"];
+
+fn join_modes(i: &Inputs) -> Vec<Output> {
+    let left = i.events.iter().map(|e| with_profile(e, profile_as_of(&i.profiles, &e.user, e.ts))).collect();
+    let inner = i
+        .events
+        .iter()
+        .filter_map(|e| profile_as_of(&i.profiles, &e.user, e.ts).map(|p| with_profile(e, Some(p))))
+        .collect();
+    vec![Output::new("EventWithProfile", WITH_PROFILE, left), Output::new("EventOfKnownUser", WITH_PROFILE, inner)]
+}
+
+fn join_within(i: &Inputs) -> Vec<Output> {
+    // At most 5 ms old (left join); as of 3 ms after the event (inner join).
+    let fresh = i
+        .events
+        .iter()
+        .map(|e| with_profile(e, profile_as_of(&i.profiles, &e.user, e.ts).filter(|p| p.ts >= e.ts - 5)))
+        .collect();
+    let ahead = i
+        .events
+        .iter()
+        .filter_map(|e| profile_as_of(&i.profiles, &e.user, e.ts + 3).map(|p| with_profile(e, Some(p))))
+        .collect();
+    vec![Output::new("FreshProfile", WITH_PROFILE, fresh), Output::new("LookaheadProfile", WITH_PROFILE, ahead)]
+}
+
+fn price_as_of<'a>(prices: &'a [Price], item: &str, region: &str, t: i64) -> Option<&'a Price> {
+    prices.iter().filter(|p| p.item == item && p.region == region && p.ts <= t).max_by_key(|p| p.ts)
+}
+
+fn join_multi_key(i: &Inputs) -> Vec<Output> {
+    let rows = i
+        .events
+        .iter()
+        .map(|e| {
+            let price = price_as_of(&i.prices, &e.item, &e.region, e.ts);
+            vec![
+                Cell::str(&e.user),
+                Cell::Int(e.ts),
+                Cell::str(&e.item),
+                Cell::str(&e.region),
+                Cell::Int(e.qty),
+                Cell::str(&e.item),
+                Cell::str(&e.region),
+                Cell::opt_float(price.map(|p| p.price)),
+            ]
+        })
+        .collect();
+    let header = &["user", "ts", "product", "market", "qty", "item", "region", "price"];
+    vec![Output::new("PricedEvent", header, rows)]
+}
+
+fn several_joins(i: &Inputs) -> Vec<Output> {
+    // (city, ts, price) of events with a profile, a city and a price as of the event.
+    let joined: Vec<(String, i64, f64)> = i
+        .events
+        .iter()
+        .filter_map(|e| {
+            let city = profile_as_of(&i.profiles, &e.user, e.ts)?.city.clone()?;
+            let price = price_as_of(&i.prices, &e.item, &e.region, e.ts)?.price;
+            Some((city, e.ts, price))
+        })
+        .collect();
+    let spent: AggFn<(String, i64, f64)> =
+        Box::new(|rows| Cell::Float(fsum(&rows.iter().map(|r| r.2).collect::<Vec<_>>())));
+    let rows = aggregate(
+        &joined,
+        |r| r.0.clone(),
+        |r| r.1,
+        vec![(Win::Forever, spent), (Win::Sliding(10), rows_count())],
+    );
+    vec![Output::new("SpendByCity", &["city", "ts", "spent_forever", "events_10ms"], rows)]
+}
+
+fn project_dropnull(i: &Inputs) -> Vec<Output> {
+    let rows = i
+        .events
+        .iter()
+        .filter_map(|e| Some(vec![Cell::Int(e.ts), Cell::str(&e.user), Cell::Float(e.amount?)]))
+        .collect();
+    vec![Output::new("Spend", &["ts", "buyer", "spent"], rows)]
+}
+
+fn union(i: &Inputs) -> Vec<Output> {
+    let eu = i.events.iter().filter(|e| e.region == "eu");
+    let bulk = i.events.iter().filter(|e| e.qty >= 2);
+    vec![Output::new("EuOrBulk", EVENT, eu.chain(bulk).map(Event::cells).collect())]
+}
+
+/// Events sorted by time, then by Volga's row order.
+fn in_order(events: &[Event]) -> Vec<&Event> {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.order(b)));
+    sorted
+}
+
+fn dedup(i: &Inputs) -> Vec<Output> {
+    let sorted = in_order(&i.events);
+    let first_per = |key: &dyn Fn(&Event) -> String| {
+        let mut seen: Vec<String> = Vec::new();
+        let mut rows = Vec::new();
+        for e in &sorted {
+            let k = key(e);
+            if !seen.contains(&k) {
+                seen.push(k);
+                rows.push(e.cells());
+            }
+        }
+        rows
+    };
+    let forever = first_per(&|e| format!("{}/{}", e.user, e.item));
+    let bucket = first_per(&|e| format!("{}/{}", e.user, e.ts.div_euclid(10)));
+    // A row 5 ms or more after the user's previous row opens a session.
+    let mut session = Vec::new();
+    for (n, e) in sorted.iter().enumerate() {
+        let previous = sorted[..n].iter().filter(|p| p.user == e.user).map(|p| p.ts).max();
+        // A later row of the same time joins whatever that time's first row joined.
+        if previous.is_none_or(|p| e.ts - p >= 5) {
+            session.push(e.cells());
+        }
+    }
+    vec![
+        Output::new("FirstItem", EVENT, forever),
+        Output::new("FirstIn10ms", EVENT, bucket),
+        Output::new("SessionOpener", EVENT, session),
+    ]
+}
+
+fn first_latest(i: &Inputs) -> Vec<Output> {
+    let sorted = in_order(&i.events);
+    let mut first = Vec::new();
+    let mut users: Vec<&str> = Vec::new();
+    for e in &sorted {
+        if !users.contains(&e.user.as_str()) {
+            users.push(&e.user);
+            first.push(e.cells());
+        }
+    }
+    // The latest row changes at every time a user has rows: to the greatest row of that time.
+    let mut latest = Vec::new();
+    for (n, e) in sorted.iter().enumerate() {
+        let last_of_time = sorted[n + 1..].iter().all(|later| later.user != e.user || later.ts != e.ts);
+        if last_of_time {
+            latest.push(e.cells());
+        }
+    }
+    vec![Output::new("FirstEvent", EVENT, first), Output::new("LatestEvent", EVENT, latest)]
+}
+
+fn changelog(i: &Inputs) -> Vec<Output> {
+    let counts = aggregate(&i.events, |e| e.region.clone(), |e| e.ts, vec![(Win::Sliding(10), rows_count())]);
+    let mut changes = Vec::new();
+    for (n, row) in counts.iter().enumerate() {
+        if let Some(previous) = counts[..n].iter().rev().find(|r| r[0] == row[0]) {
+            changes.push(vec![previous[0].clone(), row[1].clone(), previous[2].clone(), Cell::Bool(true)]);
+        }
+        let mut inserted = row.clone();
+        inserted.push(Cell::Bool(false));
+        changes.push(inserted);
+    }
+    vec![
+        Output::new("RegionRows", &["region", "ts", "rows_10ms"], counts),
+        Output::new("RegionRowChanges", &["region", "ts", "rows_10ms", "deleted"], changes),
+    ]
+}
+
+type Reference = fn(&Inputs) -> Vec<Output>;
+
+const CASES: &[(&str, Reference)] = &[
+    ("sliding_edges", sliding_edges),
+    ("forever_aggregates", forever_aggregates),
+    ("tumbling_buckets", tumbling_buckets),
+    ("hopping_hops", hopping_hops),
+    ("session_gaps", session_gaps),
+    ("spread_aggregates", spread_aggregates),
+    ("filter_assign", filter_assign),
+    ("transform", transform),
+    ("join_modes", join_modes),
+    ("join_within", join_within),
+    ("join_multi_key", join_multi_key),
+    ("several_joins", several_joins),
+    ("project_dropnull", project_dropnull),
+    ("union", union),
+    ("dedup", dedup),
+    ("first_latest", first_latest),
+    ("changelog", changelog),
+];
+
+fn golden_dir() -> PathBuf {
+    repo_root().join("tests/golden")
+}
+
+#[test]
+fn every_golden_folder_has_a_reference() {
+    let mut folders: Vec<String> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("pipeline.rs").exists())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    folders.sort();
+    let mut known: Vec<String> = CASES.iter().map(|(name, _)| name.to_string()).collect();
+    known.sort();
+    assert_eq!(folders, known, "tests/golden folders and the references in golden.rs differ");
+}
+
+#[test]
+fn golden_histories_match_the_reference_and_volga() {
+    let wasm = guest("golden");
+    let bless = std::env::var_os("VOLGA_BLESS").is_some();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (case, reference) in CASES {
+        let folder = golden_dir().join(case);
+        let outputs = reference(&load(&folder.join("data")));
+        // The expected files are the reference's output.
+        for output in &outputs {
+            let header: Vec<String> = output.header.iter().map(|h| h.to_string()).collect();
+            let rows = output.rows.iter().map(|r| r.iter().map(Cell::text).collect()).collect();
+            let text = csv_text(&header, &canonical(&header, rows));
+            let file = folder.join("expected").join(format!("{}.csv", output.dataset));
+            if bless {
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, &text).unwrap();
+            } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+                failures.push(format!("{case}: {} differs from the reference (VOLGA_BLESS=1 rewrites it)", file.display()));
+            }
+        }
+        // Volga's histories equal the expected files.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("data");
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(folder.join("data")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("volga.toml"),
+            "[storage]\ncold = \"sqlite:./cold.db\"\n\n[connectors.golden]\nkind = \"csv\"\ndir = \"./data\"\n",
+        )
+        .unwrap();
+        let targets: Vec<&str> = outputs.iter().map(|o| o.dataset).collect();
+        volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")]);
+        for output in &outputs {
+            let out = dir.path().join("out.csv");
+            volga_ok(dir.path(), &["get-offline", output.dataset, "-o", out.to_str().unwrap()]);
+            let (header, rows) = read_csv(&out);
+            let got = csv_text(&header, &canonical(&header, rows));
+            let file = folder.join("expected").join(format!("{}.csv", output.dataset));
+            let expected = std::fs::read_to_string(&file).unwrap_or_default();
+            if got != expected {
+                failures.push(format!(
+                    "{case}: Volga's {} differs from {}:\n--- expected\n{expected}--- volga\n{got}",
+                    output.dataset,
+                    file.display()
+                ));
+            }
+            compared += output.rows.len();
+        }
+    }
+    println!("golden: {} cases, {compared} rows compared", CASES.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
