@@ -16,7 +16,7 @@ use volga::value::Row;
 use crate::reference;
 use crate::support::{CSV_CONFIG, guest, write_inputs};
 
-fn history(store: &Path, dataset: &str) -> Vec<Row> {
+pub fn history(store: &Path, dataset: &str) -> Vec<Row> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let store = ColdStore::open(store).await.unwrap();
@@ -82,7 +82,7 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn run(
+pub fn run(
     config: &Config,
     pipeline: &LoadedPipeline,
     dataset: &str,

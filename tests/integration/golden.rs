@@ -13,6 +13,10 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use crate::reference::fsum;
 use crate::support::{guest, read_csv, repo_root, volga_ok};
 
@@ -95,7 +99,12 @@ fn load(data: &Path) -> Inputs {
             .collect(),
         profiles: rows("profiles")
             .iter()
-            .map(|r| Profile { user: r[0].clone(), ts: r[1].parse().unwrap(), city: opt(&r[2]), tier: r[3].parse().unwrap() })
+            .map(|r| Profile {
+                user: r[0].clone(),
+                ts: r[1].parse().unwrap(),
+                city: opt(&r[2]),
+                tier: r[3].parse().unwrap(),
+            })
             .collect(),
         prices: rows("prices")
             .iter()
@@ -275,7 +284,11 @@ fn avg_amount() -> AggFn<Event> {
 fn extreme_amount(max: bool) -> AggFn<Event> {
     Box::new(move |rows| {
         let xs = amounts(rows);
-        let pick = if max { xs.iter().copied().max_by(f64::total_cmp) } else { xs.iter().copied().min_by(f64::total_cmp) };
+        let pick = if max {
+            xs.iter().copied().max_by(f64::total_cmp)
+        } else {
+            xs.iter().copied().min_by(f64::total_cmp)
+        };
         Cell::opt_float(pick)
     })
 }
@@ -335,7 +348,11 @@ fn forever_aggregates(i: &Inputs) -> Vec<Output> {
             (f, extreme_amount(true)),
         ],
     );
-    vec![Output::new("ForeverAggregates", &["user", "ts", "rows", "qty", "total", "mean", "least", "most"], rows)]
+    vec![Output::new(
+        "ForeverAggregates",
+        &["user", "ts", "rows", "qty", "total", "mean", "least", "most"],
+        rows,
+    )]
 }
 
 fn tumbling_buckets(i: &Inputs) -> Vec<Output> {
@@ -413,8 +430,15 @@ fn spread_aggregates(i: &Inputs) -> Vec<Output> {
             (Win::Forever, quantile(0.0)),
         ],
     );
-    let header =
-        &["user", "ts", "stddev_20ms", "items_forever", "median_20ms", "p90_qty_20ms_bucket", "min_by_quantile"];
+    let header = &[
+        "user",
+        "ts",
+        "stddev_20ms",
+        "items_forever",
+        "median_20ms",
+        "p90_qty_20ms_bucket",
+        "min_by_quantile",
+    ];
     vec![Output::new("SpreadAggregates", header, rows)]
 }
 
@@ -469,7 +493,10 @@ fn join_modes(i: &Inputs) -> Vec<Output> {
         .iter()
         .filter_map(|e| profile_as_of(&i.profiles, &e.user, e.ts).map(|p| with_profile(e, Some(p))))
         .collect();
-    vec![Output::new("EventWithProfile", WITH_PROFILE, left), Output::new("EventOfKnownUser", WITH_PROFILE, inner)]
+    vec![
+        Output::new("EventWithProfile", WITH_PROFILE, left),
+        Output::new("EventOfKnownUser", WITH_PROFILE, inner),
+    ]
 }
 
 fn join_within(i: &Inputs) -> Vec<Output> {
@@ -484,7 +511,10 @@ fn join_within(i: &Inputs) -> Vec<Output> {
         .iter()
         .filter_map(|e| profile_as_of(&i.profiles, &e.user, e.ts + 3).map(|p| with_profile(e, Some(p))))
         .collect();
-    vec![Output::new("FreshProfile", WITH_PROFILE, fresh), Output::new("LookaheadProfile", WITH_PROFILE, ahead)]
+    vec![
+        Output::new("FreshProfile", WITH_PROFILE, fresh),
+        Output::new("LookaheadProfile", WITH_PROFILE, ahead),
+    ]
 }
 
 fn price_as_of<'a>(prices: &'a [Price], item: &str, region: &str, t: i64) -> Option<&'a Price> {
@@ -686,7 +716,10 @@ fn golden_histories_match_the_reference_and_volga() {
                 std::fs::create_dir_all(file.parent().unwrap()).unwrap();
                 std::fs::write(&file, &text).unwrap();
             } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-                failures.push(format!("{case}: {} differs from the reference (VOLGA_BLESS=1 rewrites it)", file.display()));
+                failures.push(format!(
+                    "{case}: {} differs from the reference (VOLGA_BLESS=1 rewrites it)",
+                    file.display()
+                ));
             }
         }
         // Volga's histories equal the expected files.
@@ -697,13 +730,12 @@ fn golden_histories_match_the_reference_and_volga() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
         }
-        std::fs::write(
-            dir.path().join("volga.toml"),
-            "[storage]\ncold = \"sqlite:./cold.db\"\n\n[connectors.golden]\nkind = \"csv\"\ndir = \"./data\"\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("volga.toml"), GOLDEN_CONFIG).unwrap();
         let targets: Vec<&str> = outputs.iter().map(|o| o.dataset).collect();
-        volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")]);
+        volga_ok(
+            dir.path(),
+            &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")],
+        );
         for output in &outputs {
             let out = dir.path().join("out.csv");
             volga_ok(dir.path(), &["get-offline", output.dataset, "-o", out.to_str().unwrap()]);
@@ -724,3 +756,122 @@ fn golden_histories_match_the_reference_and_volga() {
     println!("golden: {} cases, {compared} rows compared", CASES.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ---- random inputs: one property per window kind ---------------------------------------------
+
+/// Random events over a short time range (many ties, rows exactly a window apart), amounts
+/// that are null, tiny or huge (exact sums), small quantities.
+fn random_events(rng: &mut StdRng, count: usize) -> Vec<Event> {
+    let amounts = [0.1, 0.2, 0.3, 1e16, -1e16, 2.5, -0.7];
+    (0..count)
+        .map(|_| Event {
+            user: ["a", "b", "c", "d"][rng.random_range(0..4)].to_string(),
+            ts: rng.random_range(0..120),
+            item: ["apple", "pear", "fig"][rng.random_range(0..3)].to_string(),
+            region: ["eu", "us"][rng.random_range(0..2)].to_string(),
+            amount: match rng.random_range(0..10) {
+                0 | 1 => None,
+                2..=5 => Some(amounts[rng.random_range(0..amounts.len())]),
+                _ => Some(rng.random_range(-50..50) as f64 * 0.1),
+            },
+            qty: rng.random_range(1..6),
+        })
+        .collect()
+}
+
+fn events_csv(events: &[Event]) -> String {
+    let header: Vec<String> = EVENT.iter().map(|h| h.to_string()).collect();
+    let rows: Vec<Vec<String>> = events.iter().map(|e| e.cells().iter().map(Cell::text).collect()).collect();
+    csv_text(&header, &rows)
+}
+
+const GOLDEN_CONFIG: &str =
+    "[storage]\ncold = \"sqlite:./cold.db\"\n\n[connectors.golden]\nkind = \"csv\"\ndir = \"./data\"\n";
+
+/// A scratch folder with `volga.toml` reading the `golden` connector from its `data/`.
+fn scratch() -> (tempfile::TempDir, volga::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("volga.toml"), GOLDEN_CONFIG).unwrap();
+    let config = volga::config::Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
+    (dir, config)
+}
+
+/// The golden guest, compiled and loaded once.
+fn loaded() -> &'static volga::pipeline::LoadedPipeline {
+    static LOADED: std::sync::OnceLock<volga::pipeline::LoadedPipeline> = std::sync::OnceLock::new();
+    LOADED.get_or_init(|| {
+        let (_dir, config) = scratch();
+        volga::pipeline::LoadedPipeline::load(&config, &guest("golden")).unwrap().1
+    })
+}
+
+/// Runs one case's reference and Volga (with the given batching, workers and order within a
+/// time) on `events`; fails with the first differing dataset.
+fn check_random(
+    case: &str,
+    events: &[Event],
+    epoch_rows: usize,
+    chunk_rows: usize,
+    workers: usize,
+    seed: u64,
+) {
+    let pipeline = loaded();
+    let reference = CASES.iter().find(|(name, _)| *name == case).unwrap().1;
+    let inputs = Inputs { events: events.to_vec(), profiles: Vec::new(), prices: Vec::new() };
+    let (dir, config) = scratch();
+    std::fs::write(dir.path().join("data/events.csv"), events_csv(events)).unwrap();
+    let options = volga::offline::OfflineOptions { epoch_rows, chunk_rows, ..Default::default() };
+    for output in reference(&inputs) {
+        let header: Vec<String> = output.header.iter().map(|h| h.to_string()).collect();
+        let expected =
+            canonical(&header, output.rows.iter().map(|r| r.iter().map(Cell::text).collect()).collect());
+        let rows = crate::batching::run(&config, pipeline, output.dataset, &options, workers, seed, "random");
+        let got = canonical(
+            &header,
+            rows.iter().map(|r| r.iter().map(volga::training::format_cell).collect()).collect(),
+        );
+        assert!(
+            got == expected,
+            "{case}: {} differs from the reference on {} events (epoch {epoch_rows}, chunk {chunk_rows}, {workers} workers, seed {seed}):\n--- reference\n{}--- volga\n{}\n--- events\n{}",
+            output.dataset,
+            events.len(),
+            csv_text(&header, &expected),
+            csv_text(&header, &got),
+            events_csv(events)
+        );
+    }
+}
+
+macro_rules! window_property {
+    ($($test:ident: $case:literal),* $(,)?) => {
+        $(
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+                #[test]
+                fn $test(
+                    data_seed in 0u64..u64::MAX,
+                    count in 1usize..300,
+                    epoch_rows in 1usize..200,
+                    chunk_rows in 1usize..100,
+                    workers in 1usize..=3,
+                    order_seed in 1u64..u64::MAX,
+                ) {
+                    let events = random_events(&mut StdRng::seed_from_u64(data_seed), count);
+                    check_random($case, &events, epoch_rows, chunk_rows, workers, order_seed);
+                }
+            }
+        )*
+    };
+}
+
+window_property!(
+    sliding_windows_match_the_reference_under_any_batching: "sliding_edges",
+    forever_windows_match_the_reference_under_any_batching: "forever_aggregates",
+    tumbling_windows_match_the_reference_under_any_batching: "tumbling_buckets",
+    hopping_windows_match_the_reference_under_any_batching: "hopping_hops",
+    session_windows_match_the_reference_under_any_batching: "session_gaps",
+    dedup_windows_match_the_reference_under_any_batching: "dedup",
+    multiset_aggregates_match_the_reference_under_any_batching: "spread_aggregates",
+);

@@ -18,7 +18,10 @@ pub struct PricedEvent {
 }
 
 pub fn declare(app: &mut App, inputs: &Inputs) {
-    let events = inputs.events.select(["user", "ts", "item", "region", "qty"]).rename([("item", "product"), ("region", "market")]);
+    let events = inputs
+        .events
+        .select(["user", "ts", "item", "region", "qty"])
+        .rename([("item", "product"), ("region", "market")]);
     app.pipeline::<PricedEvent>(
         events.join(&inputs.prices, Join::left_on(["market", "product"]).right_on(["region", "item"]).left()),
     );

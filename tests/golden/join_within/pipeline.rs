@@ -27,6 +27,10 @@ pub struct LookaheadProfile {
 
 pub fn declare(app: &mut App, inputs: &Inputs) {
     let events = inputs.events.select(["user", "ts", "item"]);
-    app.pipeline::<FreshProfile>(events.join(&inputs.profiles, Join::on(["user"]).left().within("5ms", "0s")));
-    app.pipeline::<LookaheadProfile>(events.join(&inputs.profiles, Join::on(["user"]).within("forever", "3ms")));
+    app.pipeline::<FreshProfile>(
+        events.join(&inputs.profiles, Join::on(["user"]).left().within("5ms", "0s")),
+    );
+    app.pipeline::<LookaheadProfile>(
+        events.join(&inputs.profiles, Join::on(["user"]).within("forever", "3ms")),
+    );
 }
