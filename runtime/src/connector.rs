@@ -128,6 +128,9 @@ pub fn parse_cell(ty: FieldType, text: &str) -> Result<Value, String> {
             Err(format!("empty value for a field of type {ty}"))
         };
     }
+    if ty.list {
+        return crate::online::decode::list_from_text(ty, text);
+    }
     let trimmed = text.trim();
     match ty.scalar {
         ScalarType::Str => Ok(Value::str(text)),

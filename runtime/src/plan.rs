@@ -250,6 +250,7 @@ pub(crate) fn field_type(ty: &spec::FieldType) -> FieldType {
     match ty {
         spec::FieldType::Scalar(s) => FieldType::required(scalar(s)),
         spec::FieldType::Optional(s) => FieldType::optional(scalar(s)),
+        spec::FieldType::List(s) => FieldType::list(scalar(s)),
     }
 }
 
@@ -264,6 +265,9 @@ fn schema_from_defs(defs: &[spec::FieldDef]) -> Result<Schema, String> {
             return Err(format!("field `{}` is declared twice", def.name));
         }
         let ty = field_type(&def.ty);
+        if def.key && ty.list {
+            return Err(format!("key field `{}` cannot be a list", def.name));
+        }
         if def.timestamp && ty != FieldType::required(ScalarType::Timestamp) {
             return Err(format!("timestamp field `{}` must have type timestamp, not {ty}", def.name));
         }

@@ -58,10 +58,12 @@ pub fn format_cell(value: &Value) -> String {
         Value::Int(v) => v.to_string(),
         Value::Float(F64(v)) => format_float(*v),
         Value::Str(s) => s.to_string(),
+        Value::List(_) => json_value(value).to_string(),
     }
 }
 
-fn json_value(value: &Value) -> serde_json::Value {
+/// A value as JSON: lists are arrays; non-finite floats are strings (`"NaN"`, `"inf"`).
+pub fn json_value(value: &Value) -> serde_json::Value {
     match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
@@ -70,6 +72,7 @@ fn json_value(value: &Value) -> serde_json::Value {
             .map(serde_json::Value::Number)
             .unwrap_or_else(|| format_float(*v).into()),
         Value::Str(s) => s.to_string().into(),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(json_value).collect()),
     }
 }
 

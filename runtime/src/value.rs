@@ -35,30 +35,50 @@ impl fmt::Display for ScalarType {
     }
 }
 
-/// The type of a field: a scalar type, possibly nullable.
+/// The type of a field: a scalar type, possibly nullable, or a list of non-null scalars (never
+/// null itself: an empty list instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FieldType {
-    /// The scalar type.
+    /// The scalar type (of the items, for a list).
     pub scalar: ScalarType,
     /// Whether the field may be null (`optional<T>`).
     pub nullable: bool,
+    /// Whether the field holds a list of `scalar` values (`list<T>`).
+    #[serde(default)]
+    pub list: bool,
 }
 
 impl FieldType {
     /// A non-null field of type `scalar`.
     pub const fn required(scalar: ScalarType) -> Self {
-        FieldType { scalar, nullable: false }
+        FieldType { scalar, nullable: false, list: false }
     }
 
     /// A nullable field of type `scalar`.
     pub const fn optional(scalar: ScalarType) -> Self {
-        FieldType { scalar, nullable: true }
+        FieldType { scalar, nullable: true, list: false }
+    }
+
+    /// A list of non-null `scalar` values.
+    pub const fn list(scalar: ScalarType) -> Self {
+        FieldType { scalar, nullable: false, list: true }
+    }
+
+    /// The type of one item of a list (the type itself for a scalar).
+    pub const fn item(self) -> FieldType {
+        FieldType { scalar: self.scalar, nullable: self.nullable && !self.list, list: false }
     }
 }
 
 impl fmt::Display for FieldType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.nullable { write!(f, "optional<{}>", self.scalar) } else { write!(f, "{}", self.scalar) }
+        if self.list {
+            write!(f, "list<{}>", self.scalar)
+        } else if self.nullable {
+            write!(f, "optional<{}>", self.scalar)
+        } else {
+            write!(f, "{}", self.scalar)
+        }
     }
 }
 
@@ -106,6 +126,8 @@ pub enum Value {
     Float(F64),
     /// A string, shared between the rows that carry it.
     Str(Arc<str>),
+    /// A list of non-null values of one scalar type.
+    List(Arc<[Value]>),
 }
 
 impl Value {

@@ -25,5 +25,7 @@ pub mod spec {
 /// The columnar batch types of lambda calls.
 pub mod wire {
     pub use super::bindings::exports::volga::pipeline::guest::TransformOutput;
-    pub use super::bindings::volga::pipeline::types::{Batch, Column, ColumnData, StrColumn};
+    pub use super::bindings::volga::pipeline::types::{
+        Batch, Column, ColumnData, ListColumn, ListItems, StrColumn,
+    };
 }

@@ -72,11 +72,19 @@ struct Price {
     price: f64,
 }
 
+#[derive(Clone, Debug)]
+struct Basket {
+    user: String,
+    ts: i64,
+    items: Vec<String>,
+}
+
 /// A case's input rows; a source without a file is empty.
 struct Inputs {
     events: Vec<Event>,
     profiles: Vec<Profile>,
     prices: Vec<Price>,
+    baskets: Vec<Basket>,
 }
 
 fn load(data: &Path) -> Inputs {
@@ -115,6 +123,14 @@ fn load(data: &Path) -> Inputs {
                 price: r[3].parse().unwrap(),
             })
             .collect(),
+        baskets: rows("baskets")
+            .iter()
+            .map(|r| Basket {
+                user: r[0].clone(),
+                ts: r[1].parse().unwrap(),
+                items: serde_json::from_str(&r[2]).unwrap(),
+            })
+            .collect(),
     }
 }
 
@@ -126,6 +142,7 @@ enum Cell {
     Float(f64),
     Str(String),
     Bool(bool),
+    List(Vec<Cell>),
 }
 
 impl Cell {
@@ -148,6 +165,17 @@ impl Cell {
             Cell::Float(v) => ryu::Buffer::new().format(*v).to_string(),
             Cell::Str(s) => s.clone(),
             Cell::Bool(b) => b.to_string(),
+            Cell::List(items) => serde_json::Value::Array(items.iter().map(Cell::json).collect()).to_string(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Cell::Int(v) => (*v).into(),
+            Cell::Float(v) => serde_json::Number::from_f64(*v).expect("finite").into(),
+            Cell::Str(s) => s.clone().into(),
+            Cell::Bool(b) => (*b).into(),
+            Cell::Null | Cell::List(_) => unreachable!("list items are non-null scalars"),
         }
     }
 }
@@ -222,7 +250,9 @@ fn covered(times: &[i64], window: Win, t: i64) -> Vec<usize> {
     }
 }
 
-type AggFn<R> = Box<dyn Fn(&[&R]) -> Cell>;
+/// An aggregate of the rows its window covers; the time is when those rows last changed (for
+/// ExpDecaySum, evaluated then).
+type AggFn<R> = Box<dyn Fn(&[&R], i64) -> Cell>;
 
 /// The history of `group_by(key).aggregate(aggs)`: each key's row `[key, t, values...]` at
 /// every `t` where the values differ from those at `t - 1`, from the first time one of the
@@ -232,6 +262,21 @@ fn aggregate<R>(
     key: impl Fn(&R) -> String,
     time: impl Fn(&R) -> i64,
     aggs: Vec<(Win, AggFn<R>)>,
+) -> Vec<Vec<Cell>> {
+    let aggs = aggs.into_iter().map(|(window, f)| (window, f, None)).collect();
+    aggregate_reading(rows, key, time, aggs)
+}
+
+/// Which rows an aggregate reads (those with a non-null value).
+type Reads<R> = fn(&R) -> bool;
+
+/// Like [`aggregate`], where an aggregate may name the rows whose entering or leaving its
+/// window is a change for it (the rows with a non-null value); all rows when `None`.
+fn aggregate_reading<R>(
+    rows: &[R],
+    key: impl Fn(&R) -> String,
+    time: impl Fn(&R) -> i64,
+    aggs: Vec<(Win, AggFn<R>, Option<Reads<R>>)>,
 ) -> Vec<Vec<Cell>> {
     let mut keys: Vec<String> = rows.iter().map(&key).collect();
     keys.sort();
@@ -244,12 +289,20 @@ fn aggregate<R>(
         let times: Vec<i64> = mine.iter().map(|r| time(r)).collect();
         let mut last: Option<Vec<Cell>> = None;
         let mut counted = false;
+        let mut previous: Vec<(Vec<usize>, i64)> = vec![(Vec::new(), times[0]); aggs.len()];
         for t in times[0]..=end {
             let mut values = Vec::new();
-            for (window, f) in &aggs {
-                let rows: Vec<&R> = covered(&times, *window, t).into_iter().map(|i| mine[i]).collect();
+            for ((window, f, reads), (covered_before, changed_at)) in aggs.iter().zip(&mut previous) {
+                let now = covered(&times, *window, t);
+                let relevant: Vec<usize> =
+                    now.iter().copied().filter(|&i| reads.is_none_or(|r| r(mine[i]))).collect();
+                if relevant != *covered_before {
+                    *changed_at = t;
+                    *covered_before = relevant;
+                }
+                let rows: Vec<&R> = now.into_iter().map(|i| mine[i]).collect();
                 counted |= !rows.is_empty();
-                values.push(f(&rows));
+                values.push(f(&rows, *changed_at));
             }
             if counted && last.as_ref() != Some(&values) {
                 let mut row = vec![Cell::Str(k.clone()), Cell::Int(t)];
@@ -263,7 +316,24 @@ fn aggregate<R>(
 }
 
 fn rows_count<R>() -> AggFn<R> {
-    Box::new(|rows| Cell::Int(rows.len() as i64))
+    Box::new(|rows, _| Cell::Int(rows.len() as i64))
+}
+
+/// `k` values from the end (`last`) or the start of the rows ordered by time, then value.
+fn k_values<R, V: Clone>(
+    rows: &[&R],
+    k: usize,
+    last: bool,
+    time: impl Fn(&R) -> i64,
+    value: impl Fn(&R) -> Option<V>,
+    cmp: impl Fn(&V, &V) -> Ordering,
+) -> Vec<V> {
+    let mut pairs: Vec<(i64, V)> = rows.iter().filter_map(|r| Some((time(r), value(r)?))).collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp(&a.1, &b.1)));
+    if last {
+        pairs.reverse();
+    }
+    pairs.into_iter().take(k).map(|(_, v)| v).collect()
 }
 
 fn amounts(rows: &[&Event]) -> Vec<f64> {
@@ -271,18 +341,18 @@ fn amounts(rows: &[&Event]) -> Vec<f64> {
 }
 
 fn sum_amount() -> AggFn<Event> {
-    Box::new(|rows| Cell::Float(fsum(&amounts(rows))))
+    Box::new(|rows, _| Cell::Float(fsum(&amounts(rows))))
 }
 
 fn avg_amount() -> AggFn<Event> {
-    Box::new(|rows| {
+    Box::new(|rows, _| {
         let xs = amounts(rows);
         if xs.is_empty() { Cell::Null } else { Cell::Float(fsum(&xs) / xs.len() as f64) }
     })
 }
 
 fn extreme_amount(max: bool) -> AggFn<Event> {
-    Box::new(move |rows| {
+    Box::new(move |rows, _| {
         let xs = amounts(rows);
         let pick = if max {
             xs.iter().copied().max_by(f64::total_cmp)
@@ -294,11 +364,11 @@ fn extreme_amount(max: bool) -> AggFn<Event> {
 }
 
 fn max_qty() -> AggFn<Event> {
-    Box::new(|rows| rows.iter().map(|e| e.qty).max().map_or(Cell::Null, Cell::Int))
+    Box::new(|rows, _| rows.iter().map(|e| e.qty).max().map_or(Cell::Null, Cell::Int))
 }
 
 fn sum_qty() -> AggFn<Event> {
-    Box::new(|rows| Cell::Int(rows.iter().map(|e| e.qty).sum()))
+    Box::new(|rows, _| Cell::Int(rows.iter().map(|e| e.qty).sum()))
 }
 
 /// Nearest rank: the value at 1-based rank `max(1, ceil(p * n))`.
@@ -313,10 +383,76 @@ fn nearest_rank<T: Copy>(mut xs: Vec<T>, p: f64, cmp: impl Fn(&T, &T) -> Orderin
 
 // ---- the cases ------------------------------------------------------------------------------
 
+fn recent_values(i: &Inputs) -> Vec<Output> {
+    let last_qty: AggFn<Event> = Box::new(|rows, _| {
+        Cell::List(
+            k_values(rows, 3, true, |e| e.ts, |e| Some(e.qty), i64::cmp).into_iter().map(Cell::Int).collect(),
+        )
+    });
+    let first_items: AggFn<Event> = Box::new(|rows, _| {
+        let items = k_values(rows, 2, false, |e| e.ts, |e| Some(e.item.clone()), String::cmp);
+        Cell::List(items.into_iter().map(Cell::Str).collect())
+    });
+    let last_amounts: AggFn<Event> = Box::new(|rows, _| {
+        let amounts = k_values(rows, 2, true, |e| e.ts, |e| e.amount, f64::total_cmp);
+        Cell::List(amounts.into_iter().map(Cell::Float).collect())
+    });
+    // Each term x * 2^(-(T - ts) / 10), summed exactly, at the last time an amount entered or
+    // left the window.
+    let decayed: AggFn<Event> = Box::new(|rows, at| {
+        let terms: Vec<f64> =
+            rows.iter().filter_map(|e| Some(e.amount? * (-((at - e.ts) as f64) / 10.0).exp2())).collect();
+        Cell::Float(fsum(&terms))
+    });
+    let has_amount: fn(&Event) -> bool = |e| e.amount.is_some();
+    let rows = aggregate_reading(
+        &i.events,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![
+            (Win::Sliding(20), last_qty, None),
+            (Win::Forever, first_items, None),
+            (Win::Tumbling(10), last_amounts, None),
+            (Win::Sliding(30), decayed, Some(has_amount)),
+        ],
+    );
+    let header =
+        &["user", "ts", "last_qty_20ms", "first_items", "last_amounts_10ms_bucket", "decayed_amount_30ms"];
+    vec![Output::new("RecentValues", header, rows)]
+}
+
+fn lists(i: &Inputs) -> Vec<Output> {
+    let explode = |user: &str, ts: i64, items: Vec<Cell>| -> Vec<Vec<Cell>> {
+        let items = if items.is_empty() { vec![Cell::Null] } else { items };
+        items.into_iter().map(|item| vec![Cell::str(user), Cell::Int(ts), item]).collect()
+    };
+    let baskets = i
+        .baskets
+        .iter()
+        .filter(|b| b.items.len() < 4)
+        .flat_map(|b| explode(&b.user, b.ts, b.items.iter().map(|s| Cell::str(s)).collect()))
+        .collect();
+    let parts = i
+        .events
+        .iter()
+        .flat_map(|e| {
+            let parts = match e.amount {
+                Some(_) => (1..=e.qty.min(3)).map(|p| Cell::Int(p * 10)).collect(),
+                None => Vec::new(),
+            };
+            explode(&e.user, e.ts, parts)
+        })
+        .collect();
+    vec![
+        Output::new("BasketItem", &["user", "ts", "items"], baskets),
+        Output::new("EventPart", &["user", "ts", "parts"], parts),
+    ]
+}
+
 const EVENT: &[&str] = &["user", "ts", "item", "region", "amount", "qty"];
 
 fn sliding_edges(i: &Inputs) -> Vec<Output> {
-    let count_amounts: AggFn<Event> = Box::new(|rows| Cell::Int(amounts(rows).len() as i64));
+    let count_amounts: AggFn<Event> = Box::new(|rows, _| Cell::Int(amounts(rows).len() as i64));
     let rows = aggregate(
         &i.events,
         |e| e.user.clone(),
@@ -395,7 +531,7 @@ fn session_gaps(i: &Inputs) -> Vec<Output> {
 }
 
 fn spread_aggregates(i: &Inputs) -> Vec<Output> {
-    let stddev: AggFn<Event> = Box::new(|rows| {
+    let stddev: AggFn<Event> = Box::new(|rows, _| {
         let xs = amounts(rows);
         if xs.is_empty() {
             return Cell::Null;
@@ -405,16 +541,16 @@ fn spread_aggregates(i: &Inputs) -> Vec<Output> {
         let squares: Vec<f64> = xs.iter().map(|x| (x - mean) * (x - mean)).collect();
         Cell::Float((fsum(&squares) / n).sqrt())
     });
-    let distinct: AggFn<Event> = Box::new(|rows| {
+    let distinct: AggFn<Event> = Box::new(|rows, _| {
         let mut items: Vec<&str> = rows.iter().map(|e| e.item.as_str()).collect();
         items.sort();
         items.dedup();
         Cell::Int(items.len() as i64)
     });
     let quantile = |p: f64| -> AggFn<Event> {
-        Box::new(move |rows| Cell::opt_float(nearest_rank(amounts(rows), p, f64::total_cmp)))
+        Box::new(move |rows, _| Cell::opt_float(nearest_rank(amounts(rows), p, f64::total_cmp)))
     };
-    let p90_qty: AggFn<Event> = Box::new(|rows| {
+    let p90_qty: AggFn<Event> = Box::new(|rows, _| {
         let qty = rows.iter().map(|e| e.qty).collect();
         nearest_rank(qty, 0.9, i64::cmp).map_or(Cell::Null, Cell::Int)
     });
@@ -555,7 +691,7 @@ fn several_joins(i: &Inputs) -> Vec<Output> {
         })
         .collect();
     let spent: AggFn<(String, i64, f64)> =
-        Box::new(|rows| Cell::Float(fsum(&rows.iter().map(|r| r.2).collect::<Vec<_>>())));
+        Box::new(|rows, _| Cell::Float(fsum(&rows.iter().map(|r| r.2).collect::<Vec<_>>())));
     let rows = aggregate(
         &joined,
         |r| r.0.clone(),
@@ -677,6 +813,8 @@ const CASES: &[(&str, Reference)] = &[
     ("dedup", dedup),
     ("first_latest", first_latest),
     ("changelog", changelog),
+    ("recent_values", recent_values),
+    ("lists", lists),
 ];
 
 fn golden_dir() -> PathBuf {
@@ -818,7 +956,8 @@ fn check_random(
 ) {
     let pipeline = loaded();
     let reference = CASES.iter().find(|(name, _)| *name == case).unwrap().1;
-    let inputs = Inputs { events: events.to_vec(), profiles: Vec::new(), prices: Vec::new() };
+    let inputs =
+        Inputs { events: events.to_vec(), profiles: Vec::new(), prices: Vec::new(), baskets: Vec::new() };
     let (dir, config) = scratch();
     std::fs::write(dir.path().join("data/events.csv"), events_csv(events)).unwrap();
     let options = volga::offline::OfflineOptions { epoch_rows, chunk_rows, ..Default::default() };
@@ -874,4 +1013,5 @@ window_property!(
     session_windows_match_the_reference_under_any_batching: "session_gaps",
     dedup_windows_match_the_reference_under_any_batching: "dedup",
     multiset_aggregates_match_the_reference_under_any_batching: "spread_aggregates",
+    timed_aggregates_match_the_reference_under_any_batching: "recent_values",
 );

@@ -125,6 +125,39 @@ impl Quantile {
     }
 }
 
+/// The `k` most recent non-null values of a field, most recent first, as a list (`Vec<T>`);
+/// empty over an empty window.
+pub struct LastK;
+
+impl LastK {
+    /// The last `k` values of `field`.
+    pub fn on(field: &str, k: u32) -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::LastK(k), Some(field))
+    }
+}
+
+/// The `k` earliest non-null values of a field, earliest first, as a list (`Vec<T>`); empty
+/// over an empty window.
+pub struct FirstK;
+
+impl FirstK {
+    /// The first `k` values of `field`.
+    pub fn on(field: &str, k: u32) -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::FirstK(k), Some(field))
+    }
+}
+
+/// Exponentially decayed sum of a numeric field: each value weighs `2^(-age / half_life)`,
+/// evaluated whenever a row enters or leaves the window; 0 over an empty window.
+pub struct ExpDecaySum;
+
+impl ExpDecaySum {
+    /// The decayed sum of `field` with this half-life (`"1h"`).
+    pub fn on(field: &str, half_life: &str) -> AggregateBuilder {
+        AggregateBuilder::new(wit::AggregateKind::ExpDecaySum(half_life.to_string()), Some(field))
+    }
+}
+
 /// Number of rows; 0 over an empty window.
 pub struct Count;
 

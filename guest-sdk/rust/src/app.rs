@@ -91,6 +91,7 @@ enum Node {
     Transform { input: u32, lambda: u32 },
     Assign { input: u32, lambda: u32 },
     Changelog { input: u32, deleted: String },
+    Explode { input: u32, field: String },
     Join { left: u32, right: u32, join: Join },
     Aggregate { input: u32, keys: Vec<String>, aggregates: Vec<Aggregate> },
     Project { input: u32, select: Option<Vec<String>>, drop: Vec<String>, rename: Vec<(String, String)> },
@@ -109,6 +110,7 @@ impl Node {
             | Node::Transform { input, .. }
             | Node::Assign { input, .. }
             | Node::Changelog { input, .. }
+            | Node::Explode { input, .. }
             | Node::Aggregate { input, .. }
             | Node::Project { input, .. }
             | Node::DropNull { input, .. }
@@ -215,6 +217,9 @@ impl App {
                 }
                 Node::Changelog { input, deleted } => {
                     wit::Node::Changelog(wit::ChangelogNode { input: at(input), deleted: deleted.clone() })
+                }
+                Node::Explode { input, field } => {
+                    wit::Node::Explode(wit::ExplodeNode { input: at(input), field: field.clone() })
                 }
                 Node::Join { left, right, join } => wit::Node::Join(wit::JoinNode {
                     left: at(left),
@@ -385,6 +390,12 @@ impl Stream {
     /// (`deleted = false`).
     pub fn changelog(&self, deleted: &str) -> Stream {
         self.then(Node::Changelog { input: self.node, deleted: deleted.to_string() })
+    }
+
+    /// One row per item of the list field `field` (`Vec<T>`), which becomes `Option<T>`: a row
+    /// with an empty list gives one row with a null, like pandas' `explode`.
+    pub fn explode(&self, field: &str) -> Stream {
+        self.then(Node::Explode { input: self.node, field: field.to_string() })
     }
 
     /// The rows of this stream and of `others`, which must have the same fields (names, types,

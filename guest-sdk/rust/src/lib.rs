@@ -58,7 +58,9 @@ pub mod bindings {
     });
 }
 
-pub use aggregate::{Aggregate, Avg, Count, Distinct, Max, Min, Quantile, Stddev, Sum};
+pub use aggregate::{
+    Aggregate, Avg, Count, Distinct, ExpDecaySum, FirstK, LastK, Max, Min, Quantile, Stddev, Sum,
+};
 pub use app::{App, Dedup, Join, Source, Stream};
 pub use row::{Column, Columns, FieldDef, FieldType, FieldValue, Row, Scalar, Timestamp, split_strings};
 pub use volga_guest_derive::Dataset;
@@ -66,8 +68,8 @@ pub use volga_guest_derive::Dataset;
 /// Everything a pipeline crate usually needs.
 pub mod prelude {
     pub use crate::{
-        App, Avg, Count, Dataset, Dedup, Distinct, Join, Max, Min, Quantile, Source, Stddev, Stream, Sum,
-        Timestamp,
+        App, Avg, Count, Dataset, Dedup, Distinct, ExpDecaySum, FirstK, Join, LastK, Max, Min, Quantile,
+        Source, Stddev, Stream, Sum, Timestamp,
     };
 }
 

@@ -101,6 +101,7 @@ fn data_len(data: &wit::ColumnData) -> usize {
         wit::ColumnData::Float(v) => v.len(),
         wit::ColumnData::Str(v) => v.offsets.len().saturating_sub(1),
         wit::ColumnData::Boolean(v) => v.len(),
+        wit::ColumnData::List(v) => v.offsets.len().saturating_sub(1),
     }
 }
 
@@ -240,5 +241,61 @@ impl<T: Scalar> FieldValue for Option<T> {
             data.push(value.clone().unwrap_or_else(T::placeholder));
         }
         Column { data: T::to_data(data), nulls: Some(nulls) }
+    }
+}
+
+/// A list field: `Vec<T>` of a [`Scalar`] (never null; an empty list instead).
+impl<T: Scalar> FieldValue for Vec<T> {
+    const TYPE: FieldType = wit::FieldType::List(T::SCALAR);
+
+    fn take_column(column: Column) -> Result<Vec<Self>, String> {
+        let wit::ColumnData::List(lists) = column.data else {
+            return Err(format!("column is not a list of {:?}", T::SCALAR));
+        };
+        let data = match lists.items {
+            wit::ListItems::Int(v) => wit::ColumnData::Int(v),
+            wit::ListItems::Float(v) => wit::ColumnData::Float(v),
+            wit::ListItems::Str(v) => wit::ColumnData::Str(v),
+            wit::ListItems::Boolean(v) => wit::ColumnData::Boolean(v),
+            wit::ListItems::Timestamp(v) => wit::ColumnData::Timestamp(v),
+        };
+        let mut items = T::from_data(data)?.into_iter();
+        if lists.offsets.first() != Some(&0) {
+            return Err("list offsets must start at 0".to_string());
+        }
+        lists
+            .offsets
+            .windows(2)
+            .map(|pair| {
+                let len = pair[1].checked_sub(pair[0]).ok_or("list offsets must not decrease")?;
+                let list: Vec<T> = items.by_ref().take(len as usize).collect();
+                if list.len() == len as usize {
+                    Ok(list)
+                } else {
+                    Err("list offsets run past the items".to_string())
+                }
+            })
+            .collect()
+    }
+
+    fn put_column<'a>(values: impl Iterator<Item = &'a Self>) -> Column
+    where
+        Self: 'a,
+    {
+        let mut offsets = vec![0u32];
+        let mut items = Vec::new();
+        for list in values {
+            items.extend(list.iter().cloned());
+            offsets.push(items.len() as u32);
+        }
+        let items = match T::to_data(items) {
+            wit::ColumnData::Int(v) => wit::ListItems::Int(v),
+            wit::ColumnData::Float(v) => wit::ListItems::Float(v),
+            wit::ColumnData::Str(v) => wit::ListItems::Str(v),
+            wit::ColumnData::Boolean(v) => wit::ListItems::Boolean(v),
+            wit::ColumnData::Timestamp(v) => wit::ListItems::Timestamp(v),
+            wit::ColumnData::List(_) => unreachable!("scalars encode as scalar data"),
+        };
+        Column { data: wit::ColumnData::List(wit::ListColumn { offsets, items }), nulls: None }
     }
 }

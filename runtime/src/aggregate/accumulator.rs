@@ -41,6 +41,16 @@ pub enum Accumulator {
         /// Which aggregate.
         function: AggregateFn,
     },
+    /// The multiset of `[time, value]` pairs (as two-item lists, ordered by time, then value),
+    /// for the aggregates that depend on when values came.
+    Timed {
+        /// `[time, value]` -> multiplicity.
+        values: BTreeMap<Value, i64>,
+        /// Which aggregate.
+        function: AggregateFn,
+        /// ExpDecaySum's value as of the last change of `values`; `None` after a change.
+        decayed: Option<Value>,
+    },
 }
 
 impl Accumulator {
@@ -56,6 +66,18 @@ impl Accumulator {
             AggregateFn::Stddev | AggregateFn::Distinct | AggregateFn::Quantile(_) => {
                 Accumulator::Multiset { values: BTreeMap::new(), sum: ExactSum::new(), count: 0, function }
             }
+            AggregateFn::LastK(_) | AggregateFn::FirstK(_) | AggregateFn::ExpDecaySum(_) => {
+                Accumulator::Timed { values: BTreeMap::new(), function, decayed: None }
+            }
+        }
+    }
+
+    /// The input of a timed aggregate (see [`AggregateFn::is_timed`]): `value` at `time` as a
+    /// `[time, value]` pair; null stays null (ignored).
+    pub fn timed(time: i64, value: &Value) -> Value {
+        match value {
+            Value::Null => Value::Null,
+            other => Value::List(vec![Value::Int(time), other.clone()].into()),
         }
     }
 
@@ -80,6 +102,10 @@ impl Accumulator {
                 *count += diff64;
             }
             (Accumulator::Extreme { values, .. }, Some(value)) => add_to_multiset(values, value, diff64),
+            (Accumulator::Timed { values, decayed, .. }, Some(value)) => {
+                add_to_multiset(values, value, diff64);
+                *decayed = None;
+            }
             (Accumulator::Multiset { values, sum, count, function }, Some(value)) => {
                 add_to_multiset(values, value, diff64);
                 *count += diff64;
@@ -93,7 +119,16 @@ impl Accumulator {
         }
     }
 
-    /// The aggregate's current value.
+    /// The aggregate's value at `time`, the time of its last update (ExpDecaySum is evaluated
+    /// then and cached until the next update).
+    pub fn value_at(&mut self, time: i64) -> Value {
+        if let Accumulator::Timed { values, function: AggregateFn::ExpDecaySum(half_life), decayed } = self {
+            return decayed.get_or_insert_with(|| exp_decay_sum(values, time, *half_life)).clone();
+        }
+        self.value()
+    }
+
+    /// The aggregate's current value (ExpDecaySum: as last evaluated by [`Self::value_at`]).
     pub fn value(&self) -> Value {
         match self {
             Accumulator::Count(n) => Value::Int(*n),
@@ -132,8 +167,41 @@ impl Accumulator {
                     Value::Float(F64((squares.value() / n).sqrt()))
                 }
             },
+            Accumulator::Timed { decayed, function: AggregateFn::ExpDecaySum(_), .. } => {
+                decayed.clone().unwrap_or(Value::Float(F64(0.0)))
+            }
+            Accumulator::Timed { values, function, .. } => k_values(values, *function),
         }
     }
+}
+
+/// The `[time, value]` pairs' values, `k` of them from the start (`FirstK`) or end (`LastK`).
+fn k_values(values: &BTreeMap<Value, i64>, function: AggregateFn) -> Value {
+    let item = |pair: &Value| match pair {
+        Value::List(pair) => pair[1].clone(),
+        _ => Value::Null,
+    };
+    let repeat = |(pair, n): (&Value, &i64)| std::iter::repeat_n(item(pair), (*n).max(0) as usize);
+    let items: Vec<Value> = match function {
+        AggregateFn::LastK(k) => values.iter().rev().flat_map(repeat).take(k as usize).collect(),
+        AggregateFn::FirstK(k) => values.iter().flat_map(repeat).take(k as usize).collect(),
+        _ => Vec::new(),
+    };
+    Value::List(items.into())
+}
+
+/// `fsum(x * exp2(-(time - ts) / half_life))` over the `[ts, x]` pairs.
+fn exp_decay_sum(values: &BTreeMap<Value, i64>, time: i64, half_life: i64) -> Value {
+    let mut sum = ExactSum::new();
+    for (pair, n) in values {
+        if let Value::List(pair) = pair
+            && let (Value::Int(ts), Some(x)) = (&pair[0], as_f64(&pair[1]))
+        {
+            let term = x * (-((time - ts) as f64) / half_life as f64).exp2();
+            add_times(&mut sum, term, *n as isize);
+        }
+    }
+    Value::Float(F64(sum.value()))
 }
 
 fn add_to_multiset(values: &mut BTreeMap<Value, i64>, value: &Value, diff: i64) {
@@ -214,6 +282,38 @@ mod tests {
         assert_eq!(p90.value(), Value::float(7.0));
         stddev.update(Some(&Value::Null), 1);
         assert_eq!(stddev.value(), Value::float(2.0), "nulls are ignored");
+    }
+
+    #[test]
+    fn last_and_first_k_order_by_time_then_value() {
+        let mut last = Accumulator::new(AggregateFn::LastK(3), Some(ScalarType::Int));
+        let mut first = Accumulator::new(AggregateFn::FirstK(2), Some(ScalarType::Int));
+        assert_eq!(last.value(), Value::List(Vec::new().into()));
+        for (t, v) in [(5, 1), (1, 9), (5, 3), (7, 2), (7, 2)] {
+            for a in [&mut last, &mut first] {
+                a.update(Some(&Accumulator::timed(t, &Value::Int(v))), 1);
+            }
+        }
+        let list = |items: &[i64]| Value::List(items.iter().map(|&v| Value::Int(v)).collect());
+        assert_eq!(last.value(), list(&[2, 2, 3]));
+        assert_eq!(first.value(), list(&[9, 1]));
+        last.update(Some(&Accumulator::timed(7, &Value::Int(2))), -2);
+        assert_eq!(last.value(), list(&[3, 1, 9]));
+        last.update(Some(&Accumulator::timed(8, &Value::Null)), 1);
+        assert_eq!(last.value(), list(&[3, 1, 9]), "nulls are ignored");
+    }
+
+    #[test]
+    fn exp_decay_sum_halves_per_half_life_as_of_its_last_change() {
+        let mut decay = Accumulator::new(AggregateFn::ExpDecaySum(10), Some(ScalarType::Float));
+        assert_eq!(decay.value_at(0), Value::float(0.0));
+        decay.update(Some(&Accumulator::timed(0, &Value::float(8.0))), 1);
+        decay.update(Some(&Accumulator::timed(10, &Value::float(1.0))), 1);
+        // 8 * 2^-2 + 1 * 2^-1 at T = 20; unchanged rows keep that value at later times.
+        assert_eq!(decay.value_at(20), Value::float(2.5));
+        assert_eq!(decay.value_at(30), Value::float(2.5));
+        decay.update(Some(&Accumulator::timed(0, &Value::float(8.0))), -1);
+        assert_eq!(decay.value_at(30), Value::float(0.25));
     }
 
     #[test]

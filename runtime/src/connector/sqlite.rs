@@ -94,6 +94,10 @@ impl TableSource for SqliteSource {
                             };
                         }
                         let bad = |e: sqlx::Error| error(e.to_string());
+                        if field.ty.list {
+                            let text = record.try_get::<String, _>(i).map_err(bad)?;
+                            return crate::online::decode::list_from_text(field.ty, &text).map_err(error);
+                        }
                         Ok(match field.ty.scalar {
                             ScalarType::Int => Value::Int(record.try_get::<i64, _>(i).map_err(bad)?),
                             ScalarType::Float => {

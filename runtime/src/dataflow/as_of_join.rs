@@ -38,6 +38,8 @@ pub struct JoinSpec {
     pub key_copies: Vec<usize>,
     /// The right fields appended to each left row, after the key copies.
     pub right_values: Vec<usize>,
+    /// What a left join appends for them without a match: null, or an empty list.
+    pub missing: Vec<Value>,
     /// The right side's timestamp field.
     pub right_time: usize,
     /// Inner or left.
@@ -122,7 +124,6 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                 let mut right_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
                 let mut state: HashMap<Vec<Value>, Versions> = HashMap::new();
                 let mut held = HeldCapability::new();
-                let nulls = vec![Value::Null; spec.right_values.len()];
                 let mut scratch: Vec<Value> = Vec::new();
                 move |(left_in, left_frontier), (right_in, right_frontier), output| {
                     left_in.for_each(|cap, data| {
@@ -183,7 +184,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                                 (Some(right_row), _) => {
                                     spec.right_values.iter().map(|&i| right_row[i].clone()).collect()
                                 }
-                                (None, JoinHow::Left) => nulls.clone(),
+                                (None, JoinHow::Left) => spec.missing.clone(),
                                 (None, JoinHow::Inner) => continue,
                             };
                             let copies: Vec<Value> =

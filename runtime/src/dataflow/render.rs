@@ -147,13 +147,38 @@ fn render_one<'scope>(
                     })
                     .as_collection()
             }
+            Op::Explode { input, column } => {
+                let column = *column;
+                nodes[*input].clone().flat_map(move |row| {
+                    let items: Vec<Value> = match &row[column] {
+                        Value::List(items) if !items.is_empty() => items.to_vec(),
+                        _ => vec![Value::Null],
+                    };
+                    items.into_iter().map(move |item| {
+                        let mut out = row.clone();
+                        out[column] = item;
+                        out
+                    })
+                })
+            }
             Op::Join { left, right, left_keys, right_keys, key_copies, right_values, how, back, forward } => {
+                let right_schema = &graph.nodes[*right].schema;
                 let spec = JoinSpec {
                     left_keys: left_keys.clone(),
                     right_keys: right_keys.clone(),
                     key_copies: key_copies.clone(),
                     right_values: right_values.clone(),
-                    right_time: graph.nodes[*right].schema.timestamp_index(),
+                    missing: right_values
+                        .iter()
+                        .map(|&i| {
+                            if right_schema.fields[i].ty.list {
+                                Value::List(Vec::new().into())
+                            } else {
+                                Value::Null
+                            }
+                        })
+                        .collect(),
+                    right_time: right_schema.timestamp_index(),
                     how: *how,
                     back: *back,
                     forward: *forward,

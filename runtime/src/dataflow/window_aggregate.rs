@@ -184,7 +184,13 @@ impl State {
             {
                 let state = &mut self.states[id as usize];
                 for &a in &self.groups[g].aggregates {
-                    state.accumulators[a].update(self.spec.aggregates[a].on.map(|i| &row[i]), diff);
+                    let plan = &self.spec.aggregates[a];
+                    match plan.on {
+                        Some(i) if plan.function.is_timed() => {
+                            state.accumulators[a].update(Some(&Accumulator::timed(time, &row[i])), diff)
+                        }
+                        on => state.accumulators[a].update(on.map(|i| &row[i]), diff),
+                    }
                 }
                 self.touch(id, time);
                 continue;
@@ -192,7 +198,15 @@ impl State {
             let values: Vec<Value> = self.groups[g]
                 .aggregates
                 .iter()
-                .filter_map(|&a| self.spec.aggregates[a].on.map(|i| row[i].clone()))
+                .filter_map(|&a| {
+                    let plan = &self.spec.aggregates[a];
+                    let i = plan.on?;
+                    Some(if plan.function.is_timed() {
+                        Accumulator::timed(time, &row[i])
+                    } else {
+                        row[i].clone()
+                    })
+                })
                 .collect();
             if let Window::Session(gap) = window {
                 self.add_to_session(g, id, time, gap, values, diff);
@@ -299,7 +313,7 @@ impl State {
             let mut row = Vec::with_capacity(width + state.accumulators.len());
             row.extend(state.key.iter().cloned());
             row.push(Value::Int(time));
-            row.extend(state.accumulators.iter().map(Accumulator::value));
+            row.extend(state.accumulators.iter_mut().map(|a| a.value_at(time)));
             if state.current.as_ref().is_some_and(|previous| previous[width..] == row[width..]) {
                 continue;
             }

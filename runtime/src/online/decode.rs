@@ -5,7 +5,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::connector::parse_timestamp;
 use crate::schema::Schema;
-use crate::value::{F64, Row, ScalarType, Value};
+use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
 /// Decodes one JSON object into a row of `schema`, or says what is wrong with it.
 pub fn row_from_json(schema: &Schema, json: &Json) -> Result<Row, String> {
@@ -31,11 +31,29 @@ pub fn row_from_object(schema: &Schema, object: &Map<String, Json>) -> Result<Ro
                     Err(format!("missing field `{}` ({})", field.name, field.ty))
                 };
             }
-            value_from_json(field.ty.scalar, value).map_err(|expected| {
+            field_from_json(field.ty, value).map_err(|expected| {
                 format!("field `{}`: expected {expected}, got {}", field.name, show(value))
             })
         })
         .collect()
+}
+
+/// A non-null JSON value as a value of type `ty` (an array for a list), or what was expected.
+pub fn field_from_json(ty: FieldType, value: &Json) -> Result<Value, &'static str> {
+    if !ty.list {
+        return value_from_json(ty.scalar, value);
+    }
+    let Json::Array(items) = value else {
+        return Err("an array");
+    };
+    let items = items.iter().map(|item| value_from_json(ty.scalar, item)).collect::<Result<Vec<_>, _>>();
+    items.map(|items| Value::List(items.into())).map_err(|_| "an array of one type")
+}
+
+/// A list written as JSON text (`[1, 2]`), as CSV cells and SQL text columns hold them.
+pub fn list_from_text(ty: FieldType, text: &str) -> Result<Value, String> {
+    let json: Json = serde_json::from_str(text).map_err(|e| format!("invalid list `{text}`: {e}"))?;
+    field_from_json(ty, &json).map_err(|expected| format!("invalid {ty} `{text}`: expected {expected}"))
 }
 
 /// A JSON value as a value of `scalar`, or what was expected instead.
@@ -77,12 +95,11 @@ mod tests {
 
     use super::*;
     use crate::schema::Field;
-    use crate::value::FieldType;
 
     fn schema() -> Schema {
         let field = |name: &str, scalar, nullable, timestamp| Field {
             name: name.into(),
-            ty: FieldType { scalar, nullable },
+            ty: FieldType { scalar, nullable, list: false },
             key: name == "id",
             timestamp,
         };
@@ -102,6 +119,18 @@ mod tests {
         assert_eq!(row, vec![Value::str("a"), Value::Int(5), Value::float(2.0), Value::Null]);
         let row = row_from_json(&schema(), &json!({"id": "a", "at": "1970-01-01T00:00:01Z", "price": 0.1}));
         assert_eq!(row.unwrap()[1], Value::Int(1000));
+    }
+
+    #[test]
+    fn lists_decode_from_arrays_of_one_type() {
+        let ints = FieldType::list(ScalarType::Int);
+        assert_eq!(
+            list_from_text(ints, "[1, -2]"),
+            Ok(Value::List(vec![Value::Int(1), Value::Int(-2)].into()))
+        );
+        assert_eq!(list_from_text(ints, "[]"), Ok(Value::List(Vec::new().into())));
+        assert!(list_from_text(ints, "[1, \"a\"]").unwrap_err().contains("expected an array of one type"));
+        assert!(list_from_text(ints, "1").unwrap_err().contains("expected an array"));
     }
 
     #[test]

@@ -101,6 +101,24 @@ pub enum AggregateFn {
     /// `max(1, ceil(p * n))` in ascending order (p = 0 is the minimum, 1 the maximum). Always
     /// one of the values, so exact; null when empty.
     Quantile(F64),
+    /// The `k` most recent non-null values, most recent first (ties at one time: greater
+    /// values first); an empty list when empty.
+    LastK(u32),
+    /// The `k` earliest non-null values, earliest first (ties at one time: lesser values
+    /// first); an empty list when empty.
+    FirstK(u32),
+    /// Exponentially decayed sum with this half-life (ms): at `T`, the exact sum, rounded once,
+    /// of each value's `x * exp2(-(T - ts) / half_life)` (each term rounded), evaluated at
+    /// the last time a non-null value entered or left this aggregate's window and holding
+    /// until the next such time; 0 when empty.
+    ExpDecaySum(i64),
+}
+
+impl AggregateFn {
+    /// Whether the aggregate needs each value's event time, not only the value.
+    pub fn is_timed(self) -> bool {
+        matches!(self, AggregateFn::LastK(_) | AggregateFn::FirstK(_) | AggregateFn::ExpDecaySum(_))
+    }
 }
 
 impl fmt::Display for AggregateFn {
@@ -114,6 +132,9 @@ impl fmt::Display for AggregateFn {
             AggregateFn::Stddev => "Stddev",
             AggregateFn::Distinct => "Distinct",
             AggregateFn::Quantile(_) => "Quantile",
+            AggregateFn::LastK(_) => "LastK",
+            AggregateFn::FirstK(_) => "FirstK",
+            AggregateFn::ExpDecaySum(_) => "ExpDecaySum",
         })
     }
 }
@@ -151,7 +172,14 @@ impl AggregatePlan {
             spec::AggregateKind::Quantile(p) => {
                 return Err(err(format!("quantile {p} is outside [0, 1]")));
             }
-            ref other => return Err(err(format!("{other:?} is not supported yet"))),
+            spec::AggregateKind::LastK(0) | spec::AggregateKind::FirstK(0) => {
+                return Err(err("k must be at least 1".into()));
+            }
+            spec::AggregateKind::LastK(k) => AggregateFn::LastK(k),
+            spec::AggregateKind::FirstK(k) => AggregateFn::FirstK(k),
+            spec::AggregateKind::ExpDecaySum(ref half_life) => {
+                AggregateFn::ExpDecaySum(parse_millis(half_life).map_err(|e| err(format!("half-life: {e}")))?)
+            }
         };
         let window = match &def.window {
             spec::Window::Sliding(text) => {
@@ -178,6 +206,14 @@ impl AggregatePlan {
                     .ok_or_else(|| err(format!("no field `{name}` in its input ({})", input.describe())))?,
             ),
         };
+        if let Some(i) = on
+            && input.fields[i].ty.list
+        {
+            return Err(err(format!(
+                "cannot aggregate `{}` of type {}: explode the list first",
+                input.fields[i].name, input.fields[i].ty
+            )));
+        }
         let input_scalar = on.map(|i| input.fields[i].ty.scalar);
         let numeric = matches!(input_scalar, Some(ScalarType::Int | ScalarType::Float));
         let ty = match function {
@@ -192,6 +228,10 @@ impl AggregatePlan {
             AggregateFn::Quantile(_) if numeric || input_scalar == Some(ScalarType::Timestamp) => {
                 FieldType::optional(input_scalar.expect("checked"))
             }
+            AggregateFn::LastK(_) | AggregateFn::FirstK(_) if on.is_some() => {
+                FieldType::list(input_scalar.expect("checked"))
+            }
+            AggregateFn::ExpDecaySum(_) if numeric => FieldType::required(ScalarType::Float),
             _ => {
                 return Err(err(format!(
                     "cannot aggregate field of type {}",

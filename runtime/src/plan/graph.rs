@@ -63,6 +63,13 @@ pub enum Op {
         /// The input's timestamp column.
         time: usize,
     },
+    /// One row per item of a list column (a null for an empty list).
+    Explode {
+        /// The input node.
+        input: usize,
+        /// The list column.
+        column: usize,
+    },
     /// A Wasm transform; the node's schema is the lambda's output type.
     Transform {
         /// The input node.
@@ -152,6 +159,7 @@ impl Op {
             | Op::Transform { input, .. }
             | Op::Assign { input, .. }
             | Op::Changelog { input, .. }
+            | Op::Explode { input, .. }
             | Op::Aggregate { input, .. }
             | Op::Project { input, .. }
             | Op::DropNull { input, .. }
@@ -206,6 +214,7 @@ fn lineage(graph: &Graph, node: usize, out: &mut Vec<String>) {
         | Op::Transform { input, .. }
         | Op::Assign { input, .. }
         | Op::Changelog { input, .. }
+        | Op::Explode { input, .. }
         | Op::Aggregate { input, .. }
         | Op::Project { input, .. }
         | Op::DropNull { input, .. }
@@ -477,6 +486,20 @@ pub(super) fn build(
                 });
                 Node { op: Op::Changelog { input, time }, schema, label, events: true }
             }
+            spec::Node::Explode(x) => {
+                let input = earlier(x.input, "its input")?;
+                let label = format!("explode({})", x.field);
+                event_stream(&nodes[input]).map_err(|m| op_err(&label, m))?;
+                let mut schema = nodes[input].schema.clone();
+                let column =
+                    field_indexes(&schema, std::slice::from_ref(&x.field)).map_err(|m| op_err(&label, m))?[0];
+                let field = &mut schema.fields[column];
+                if !field.ty.list {
+                    return Err(op_err(&label, format!("`{}` is a {}, not a list", field.name, field.ty)));
+                }
+                field.ty = FieldType::optional(field.ty.scalar);
+                Node { op: Op::Explode { input, column }, schema, label, events: true }
+            }
             spec::Node::Union(parts) => {
                 let inputs: Vec<usize> =
                     parts.iter().map(|&i| earlier(i, "an input of a union")).collect::<Result<_, _>>()?;
@@ -697,7 +720,12 @@ fn join_node(
                 field.name
             ));
         }
-        let ty = if how == JoinHow::Left { FieldType::optional(field.ty.scalar) } else { field.ty };
+        // Without a match a left join fills scalars with null and lists with an empty list.
+        let ty = if how == JoinHow::Left && !field.ty.list {
+            FieldType::optional(field.ty.scalar)
+        } else {
+            field.ty
+        };
         fields.push(Field { name: field.name.clone(), ty, key: false, timestamp: false });
         right_values.push(i);
     }

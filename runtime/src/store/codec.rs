@@ -9,6 +9,7 @@ const TRUE: u8 = 2;
 const INT: u8 = 3;
 const FLOAT: u8 = 4;
 const STR: u8 = 5;
+const LIST: u8 = 6;
 
 /// Appends the encoding of `values` to `out`.
 pub fn encode<'a>(values: impl IntoIterator<Item = &'a Value>, out: &mut Vec<u8>) {
@@ -30,6 +31,11 @@ pub fn encode<'a>(values: impl IntoIterator<Item = &'a Value>, out: &mut Vec<u8>
                 out.extend_from_slice(&(s.len() as u32).to_be_bytes());
                 out.extend_from_slice(s.as_bytes());
             }
+            Value::List(items) => {
+                out.push(LIST);
+                out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+                encode(items.iter(), out);
+            }
         }
     }
 }
@@ -44,27 +50,37 @@ pub fn encoded<'a>(values: impl IntoIterator<Item = &'a Value>) -> Vec<u8> {
 /// Decodes a row written by [`encode`]; `None` if the bytes are not such an encoding.
 pub fn decode(mut bytes: &[u8]) -> Option<Row> {
     let mut row = Vec::new();
-    while let Some((&tag, rest)) = bytes.split_first() {
-        bytes = rest;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let (head, rest) = bytes.split_at_checked(n)?;
-            bytes = rest;
-            Some(head)
-        };
-        row.push(match tag {
-            NULL => Value::Null,
-            FALSE => Value::Bool(false),
-            TRUE => Value::Bool(true),
-            INT => Value::Int(i64::from_be_bytes(take(8)?.try_into().ok()?)),
-            FLOAT => Value::Float(F64(f64::from_bits(u64::from_be_bytes(take(8)?.try_into().ok()?)))),
-            STR => {
-                let len = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
-                Value::str(std::str::from_utf8(take(len)?).ok()?)
-            }
-            _ => return None,
-        });
+    while !bytes.is_empty() {
+        row.push(decode_value(&mut bytes)?);
     }
     Some(row)
+}
+
+fn decode_value(bytes: &mut &[u8]) -> Option<Value> {
+    let (&tag, rest) = bytes.split_first()?;
+    *bytes = rest;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    };
+    Some(match tag {
+        NULL => Value::Null,
+        FALSE => Value::Bool(false),
+        TRUE => Value::Bool(true),
+        INT => Value::Int(i64::from_be_bytes(take(8)?.try_into().ok()?)),
+        FLOAT => Value::Float(F64(f64::from_bits(u64::from_be_bytes(take(8)?.try_into().ok()?)))),
+        STR => {
+            let len = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
+            Value::str(std::str::from_utf8(take(len)?).ok()?)
+        }
+        LIST => {
+            let len = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
+            let items = (0..len).map(|_| decode_value(bytes)).collect::<Option<Vec<Value>>>()?;
+            Value::List(items.into())
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -81,6 +97,9 @@ mod tests {
             Value::float(f64::NAN),
             Value::str("ünïcode"),
             Value::str(""),
+            Value::List(vec![Value::Int(1), Value::Int(-2)].into()),
+            Value::List(Vec::new().into()),
+            Value::Int(7),
         ];
         assert_eq!(decode(&encoded(&row)), Some(row));
         assert_eq!(decode(&[STR, 0, 0, 0, 9, b'a']), None);

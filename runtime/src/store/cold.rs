@@ -189,7 +189,8 @@ impl ColdStore {
             .iter()
             .map(|f| {
                 let null = if f.ty.nullable { "" } else { " NOT NULL" };
-                format!("{} {}{null}", quote(&f.name), sql_type(f.ty.scalar))
+                let ty = if f.ty.list { "TEXT" } else { sql_type(f.ty.scalar) };
+                format!("{} {ty}{null}", quote(&f.name))
             })
             .collect();
         sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {staging}")))
@@ -454,6 +455,7 @@ fn bind_value<'q>(query: Query<'q>, value: &Value) -> Query<'q> {
         Value::Int(v) => query.bind(*v),
         Value::Float(F64(v)) => query.bind(*v),
         Value::Str(s) => query.bind(s.to_string()),
+        Value::List(_) => query.bind(crate::training::format_cell(value)),
     }
 }
 
@@ -465,6 +467,12 @@ fn decode_row(schema: &Schema, record: &SqliteRow) -> Row {
         .map(|(i, field)| {
             if record.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true) {
                 return Value::Null;
+            }
+            if field.ty.list {
+                // Lists are stored as the JSON text this store wrote.
+                let text = record.get::<&str, _>(i);
+                return crate::online::decode::list_from_text(field.ty, text)
+                    .unwrap_or_else(|e| panic!("cold store column `{}` holds a bad list: {e}", field.name));
             }
             match field.ty.scalar {
                 ScalarType::Int | ScalarType::Timestamp => Value::Int(record.get(i)),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::wire::{Batch, Column, ColumnData, StrColumn};
+use super::wire::{Batch, Column, ColumnData, ListColumn, ListItems, StrColumn};
 use crate::schema::Schema;
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
@@ -56,8 +56,37 @@ fn column_from_values<'a>(
     values: impl Iterator<Item = &'a Value> + Clone,
     len: usize,
 ) -> Column {
+    if ty.list {
+        let mut offsets = Vec::with_capacity(len + 1);
+        offsets.push(0u32);
+        let mut total = 0u32;
+        for value in values.clone() {
+            if let Value::List(items) = value {
+                total += items.len() as u32;
+            }
+            offsets.push(total);
+        }
+        let items = values.flat_map(|v| match v {
+            Value::List(items) => items.iter(),
+            _ => [].iter(),
+        });
+        let items = match scalar_data(ty.scalar, items, total as usize) {
+            ColumnData::Int(v) => ListItems::Int(v),
+            ColumnData::Float(v) => ListItems::Float(v),
+            ColumnData::Str(v) => ListItems::Str(v),
+            ColumnData::Boolean(v) => ListItems::Boolean(v),
+            ColumnData::Timestamp(v) => ListItems::Timestamp(v),
+            ColumnData::List(_) => unreachable!("scalar data"),
+        };
+        return Column { data: ColumnData::List(ListColumn { offsets, items }), nulls: None };
+    }
     let nulls = ty.nullable.then(|| values.clone().map(|v| matches!(v, Value::Null)).collect());
-    let data = match ty.scalar {
+    Column { data: scalar_data(ty.scalar, values, len), nulls }
+}
+
+/// The data of `len` scalar values (placeholders for nulls).
+fn scalar_data<'a>(scalar: ScalarType, values: impl Iterator<Item = &'a Value>, len: usize) -> ColumnData {
+    match scalar {
         ScalarType::Int => ColumnData::Int(values.map(|v| v.as_int().unwrap_or(0)).collect()),
         ScalarType::Timestamp => ColumnData::Timestamp(values.map(|v| v.as_int().unwrap_or(0)).collect()),
         ScalarType::Float => ColumnData::Float(values.map(|v| v.as_float().unwrap_or(0.0)).collect()),
@@ -74,8 +103,49 @@ fn column_from_values<'a>(
             }
             ColumnData::Str(StrColumn { bytes, offsets })
         }
+    }
+}
+
+/// Scalar values of column data of type `scalar`, or what is wrong.
+fn scalar_values(scalar: ScalarType, data: ColumnData) -> Result<Vec<Value>, String> {
+    Ok(match (scalar, data) {
+        (ScalarType::Int, ColumnData::Int(v)) | (ScalarType::Timestamp, ColumnData::Timestamp(v)) => {
+            v.into_iter().map(Value::Int).collect()
+        }
+        (ScalarType::Float, ColumnData::Float(v)) => v.into_iter().map(|x| Value::Float(F64(x))).collect(),
+        (ScalarType::Bool, ColumnData::Boolean(v)) => v.into_iter().map(Value::Bool).collect(),
+        (ScalarType::Str, ColumnData::Str(column)) => {
+            split_strings(&column)?.into_iter().map(|s| Value::Str(Arc::from(s))).collect()
+        }
+        (scalar, _) => return Err(format!("values are not of type {scalar}")),
+    })
+}
+
+/// The lists of a list column with items of type `scalar`.
+fn list_values(scalar: ScalarType, column: ListColumn) -> Result<Vec<Value>, String> {
+    let data = match column.items {
+        ListItems::Int(v) => ColumnData::Int(v),
+        ListItems::Float(v) => ColumnData::Float(v),
+        ListItems::Str(v) => ColumnData::Str(v),
+        ListItems::Boolean(v) => ColumnData::Boolean(v),
+        ListItems::Timestamp(v) => ColumnData::Timestamp(v),
     };
-    Column { data, nulls }
+    let items = scalar_values(scalar, data)?;
+    if column.offsets.first() != Some(&0)
+        || column.offsets.last().is_some_and(|&end| end as usize != items.len())
+    {
+        return Err(format!("list offsets must run from 0 to the {} items", items.len()));
+    }
+    column
+        .offsets
+        .windows(2)
+        .map(|pair| {
+            items
+                .get(pair[0] as usize..pair[1] as usize)
+                .map(|part| Value::List(part.into()))
+                .ok_or_else(|| format!("bad list offsets {}..{}", pair[0], pair[1]))
+        })
+        .collect()
 }
 
 /// The strings of a concatenated string column, checking its offsets.
@@ -114,18 +184,13 @@ pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchE
             }
             other => other,
         };
-        let values: Vec<Value> = match (field.ty.scalar, column.data) {
-            (ScalarType::Int, ColumnData::Int(v)) | (ScalarType::Timestamp, ColumnData::Timestamp(v)) => {
-                v.into_iter().map(Value::Int).collect()
+        let values: Vec<Value> = match (field.ty.list, column.data) {
+            (true, ColumnData::List(lists)) => list_values(field.ty.scalar, lists).map_err(error)?,
+            (true, _) => return Err(error(format!("values are not of type {}", field.ty))),
+            (false, ColumnData::List(_)) => {
+                return Err(error(format!("lists in a field of type {}", field.ty)));
             }
-            (ScalarType::Float, ColumnData::Float(v)) => {
-                v.into_iter().map(|x| Value::Float(F64(x))).collect()
-            }
-            (ScalarType::Bool, ColumnData::Boolean(v)) => v.into_iter().map(Value::Bool).collect(),
-            (ScalarType::Str, ColumnData::Str(column)) => {
-                split_strings(&column).map_err(error)?.into_iter().map(|s| Value::Str(Arc::from(s))).collect()
-            }
-            (scalar, _) => return Err(error(format!("values are not of type {scalar}"))),
+            (false, data) => scalar_values(field.ty.scalar, data).map_err(error)?,
         };
         if values.len() != len {
             return Err(error(format!("{} values for {len} rows", values.len())));
@@ -163,6 +228,34 @@ mod tests {
         let batch = batch_from_rows(&schema(), &[0, 1, 2], rows.iter());
         assert_eq!(batch.columns[2].nulls, Some(vec![false, true]));
         assert_eq!(rows_from_batch(&schema(), batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn lists_round_trip_through_a_batch() {
+        let field = |name: &str, ty| Field { name: name.into(), ty, key: false, timestamp: false };
+        let schema = Schema {
+            fields: vec![
+                field("tags", FieldType::list(ScalarType::Str)),
+                field("counts", FieldType::list(ScalarType::Int)),
+            ],
+        };
+        let list = |items: Vec<Value>| Value::List(items.into());
+        let rows = vec![
+            vec![list(vec![Value::str("a"), Value::str("bc")]), list(vec![])],
+            vec![list(vec![]), list(vec![Value::Int(3), Value::Int(-4)])],
+        ];
+        let batch = batch_from_rows(&schema, &[0, 1], rows.iter());
+        assert_eq!(rows_from_batch(&schema, batch).unwrap(), rows);
+        let bad = Batch {
+            len: 1,
+            names: vec!["tags".into()],
+            columns: vec![Column {
+                data: ColumnData::List(ListColumn { offsets: vec![0, 3], items: ListItems::Int(vec![1]) }),
+                nulls: None,
+            }],
+        };
+        let one = Schema { fields: vec![field("tags", FieldType::list(ScalarType::Int))] };
+        assert!(rows_from_batch(&one, bad).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The golden cases' pipelines in one component: each folder under `tests/golden/` holds a
-//! `pipeline.rs` that declares its datasets over the three source datasets below (read from
-//! the case's own `data/` folder), and is listed in [`pipeline`].
+//! `pipeline.rs` that declares its datasets over the source datasets below (read from
+//! the case's own `data/` folder), and is listed in `cases!` below.
 
 use volga_guest::prelude::*;
 
@@ -40,11 +40,22 @@ pub struct Price {
     pub price: f64,
 }
 
+/// Baskets: a list field in a source.
+#[derive(Dataset)]
+pub struct Basket {
+    #[key]
+    pub user: String,
+    #[timestamp]
+    pub ts: Timestamp,
+    pub items: Vec<String>,
+}
+
 /// The source datasets every case can read.
 pub struct Inputs {
     pub events: Stream,
     pub profiles: Stream,
     pub prices: Stream,
+    pub baskets: Stream,
 }
 
 macro_rules! cases {
@@ -60,6 +71,7 @@ macro_rules! cases {
                 events: app.source::<Event>([Source::table("golden", "events")]),
                 profiles: app.source::<Profile>([Source::table("golden", "profiles")]),
                 prices: app.source::<Price>([Source::table("golden", "prices")]),
+                baskets: app.source::<Basket>([Source::table("golden", "baskets")]),
             };
             $($case::declare(&mut app, &inputs);)*
             app
@@ -85,6 +97,8 @@ cases!(
     dedup: "../../../golden/dedup/pipeline.rs",
     first_latest: "../../../golden/first_latest/pipeline.rs",
     changelog: "../../../golden/changelog/pipeline.rs",
+    recent_values: "../../../golden/recent_values/pipeline.rs",
+    lists: "../../../golden/lists/pipeline.rs",
 );
 
 volga_guest::export_pipeline!(pipeline);
