@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -793,6 +794,34 @@ fn changelog(i: &Inputs) -> Vec<Output> {
     ]
 }
 
+/// The disorder of the `late_rows` case's source.
+const LATE_DISORDER: i64 = 5;
+
+/// Online only: events arrive in file order; a row more than the disorder behind the newest
+/// time seen before it is late and dropped.
+fn late_rows(i: &Inputs) -> Vec<Output> {
+    let mut newest = i64::MIN;
+    let mut on_time = Vec::new();
+    for e in &i.events {
+        if e.ts >= newest.saturating_sub(LATE_DISORDER) {
+            on_time.push(e.clone());
+        }
+        newest = newest.max(e.ts);
+    }
+    let events =
+        on_time.iter().map(|e| vec![Cell::str(&e.user), Cell::Int(e.ts), Cell::Int(e.qty)]).collect();
+    let totals = aggregate(
+        &on_time,
+        |e| e.user.clone(),
+        |e| e.ts,
+        vec![(Win::Forever, rows_count()), (Win::Sliding(10), sum_amount())],
+    );
+    vec![
+        Output::new("OnTimeEvent", &["user", "ts", "qty"], events),
+        Output::new("OnTimeTotals", &["user", "ts", "rows", "sum_10ms"], totals),
+    ]
+}
+
 type Reference = fn(&Inputs) -> Vec<Output>;
 
 const CASES: &[(&str, Reference)] = &[
@@ -817,6 +846,9 @@ const CASES: &[(&str, Reference)] = &[
     ("lists", lists),
 ];
 
+/// Cases run online only, with their source's disorder (rows pushed in file order).
+const LATE_CASES: &[(&str, Reference, i64)] = &[("late_rows", late_rows, LATE_DISORDER)];
+
 fn golden_dir() -> PathBuf {
     repo_root().join("tests/golden")
 }
@@ -830,9 +862,50 @@ fn every_golden_folder_has_a_reference() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     folders.sort();
-    let mut known: Vec<String> = CASES.iter().map(|(name, _)| name.to_string()).collect();
+    let mut known: Vec<String> = CASES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .chain(LATE_CASES.iter().map(|(name, ..)| name.to_string()))
+        .collect();
     known.sort();
     assert_eq!(folders, known, "tests/golden folders and the references in golden.rs differ");
+}
+
+/// Checks (or with `bless`, writes) a case's expected files against the reference's outputs.
+fn check_expected_files(case: &str, outputs: &[Output], bless: bool) -> Vec<String> {
+    let mut failures = Vec::new();
+    for output in outputs {
+        let header: Vec<String> = output.header.iter().map(|h| h.to_string()).collect();
+        let rows = output.rows.iter().map(|r| r.iter().map(Cell::text).collect()).collect();
+        let text = csv_text(&header, &canonical(&header, rows));
+        let file = golden_dir().join(case).join("expected").join(format!("{}.csv", output.dataset));
+        if bless {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &text).unwrap();
+        } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            failures.push(format!(
+                "{case}: {} differs from the reference (VOLGA_BLESS=1 rewrites it)",
+                file.display()
+            ));
+        }
+    }
+    failures
+}
+
+/// A CSV history as served or written, in canonical order; compared with the expected file.
+fn compare_history(case: &str, dataset: &str, csv: &str, how: &str) -> Option<String> {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    let got = csv_text(&header, &canonical(&header, rows));
+    let file = golden_dir().join(case).join("expected").join(format!("{dataset}.csv"));
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    (got != expected).then(|| {
+        format!(
+            "{case}: {dataset} {how} differs from {}:\n--- expected\n{expected}--- volga\n{got}",
+            file.display()
+        )
+    })
 }
 
 #[test]
@@ -875,21 +948,17 @@ fn golden_histories_match_the_reference_and_volga() {
             &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")],
         );
         for output in &outputs {
-            let out = dir.path().join("out.csv");
-            volga_ok(dir.path(), &["get-offline", output.dataset, "-o", out.to_str().unwrap()]);
-            let (header, rows) = read_csv(&out);
-            let got = csv_text(&header, &canonical(&header, rows));
-            let file = folder.join("expected").join(format!("{}.csv", output.dataset));
-            let expected = std::fs::read_to_string(&file).unwrap_or_default();
-            if got != expected {
-                failures.push(format!(
-                    "{case}: Volga's {} differs from {}:\n--- expected\n{expected}--- volga\n{got}",
-                    output.dataset,
-                    file.display()
-                ));
-            }
+            let csv = volga_ok(dir.path(), &["get-offline", output.dataset]);
+            failures.extend(compare_history(case, output.dataset, &csv, "offline"));
             compared += output.rows.len();
         }
+    }
+    for (case, reference, _) in LATE_CASES {
+        failures.extend(check_expected_files(
+            case,
+            &reference(&load(&golden_dir().join(case).join("data"))),
+            bless,
+        ));
     }
     println!("golden: {} cases, {compared} rows compared", CASES.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1015,3 +1084,124 @@ window_property!(
     multiset_aggregates_match_the_reference_under_any_batching: "spread_aggregates",
     timed_aggregates_match_the_reference_under_any_batching: "recent_values",
 );
+
+// ---- online: the same cases served live ------------------------------------------------------
+
+/// A source file's rows as JSON objects, in file order.
+fn source_json(path: &Path) -> Vec<serde_json::Value> {
+    let (header, rows) = read_csv(path);
+    rows.iter()
+        .map(|row| {
+            let fields = header.iter().zip(row).map(|(name, cell)| {
+                let value = match name.as_str() {
+                    "ts" | "qty" | "tier" => serde_json::json!(cell.parse::<i64>().unwrap()),
+                    "amount" | "price" if cell.is_empty() => serde_json::Value::Null,
+                    "amount" | "price" => serde_json::json!(cell.parse::<f64>().unwrap()),
+                    "city" if cell.is_empty() => serde_json::Value::Null,
+                    "items" => serde_json::from_str(cell).unwrap(),
+                    _ => serde_json::json!(cell),
+                };
+                (name.clone(), value)
+            });
+            serde_json::Value::Object(fields.collect())
+        })
+        .collect()
+}
+
+/// Serves the golden component with every source an HTTP push source (`disorder`), pushes the
+/// data of `cases` (which read the same files), and compares each dataset's served history with
+/// the expected files. `in_time_order`: push each source's rows sorted by time (else in file
+/// order). Returns the failures and the number of late rows the server reported.
+fn serve_cases(cases: &[(&str, Reference)], disorder: i64, in_time_order: bool) -> (Vec<String>, u64) {
+    use crate::live::{Server, wait_for};
+    let data = golden_dir().join(cases[0].0).join("data");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("volga.toml"),
+        format!(
+            "[storage]\ncold = \"sqlite:./cold.db\"\nhot = \"sled:./hot\"\n\n[server]\ntoken = \"t\"\n\n\
+             [connectors.golden]\nkind = \"http\"\ndisorder = \"{disorder}ms\"\nidleness = \"200ms\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    server.deploy(&guest("golden"), "t");
+    let mut newest = i64::MIN;
+    let mut late = 0;
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().path()).collect();
+    sources.sort();
+    for path in sources {
+        let mut rows = source_json(&path);
+        if in_time_order {
+            rows.sort_by_key(|r| r["ts"].as_i64().unwrap());
+        }
+        newest = newest.max(rows.iter().map(|r| r["ts"].as_i64().unwrap()).max().unwrap_or(i64::MIN));
+        let source = path.file_stem().unwrap().to_string_lossy().to_string();
+        let (status, body) =
+            server.post(&format!("/v1/ingest/{source}"), &serde_json::Value::Array(rows.clone()));
+        assert_eq!(status, 200, "ingest {source}: {body}");
+        assert_eq!(body["malformed"], 0, "ingest {source}: {body}");
+        late += body["late"].as_u64().unwrap();
+    }
+    let mut failures = Vec::new();
+    for (case, reference) in cases {
+        for output in reference(&load(&data)) {
+            // Everything is final once the dataset's watermark passes the horizon of the case.
+            wait_for(
+                &format!("{} to pass {}", output.dataset, newest + 100),
+                Duration::from_secs(30),
+                || {
+                    let (_, text) = server.get_text("/v1/datasets");
+                    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    body["datasets"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|d| d["name"] == output.dataset)
+                        .and_then(|d| d["watermark"].as_i64())
+                        .is_some_and(|w| w > newest + 100)
+                },
+            );
+            let (status, csv) =
+                server.get_text(&format!("/v1/datasets/{}/offline?format=csv", output.dataset));
+            assert_eq!(status, 200, "{csv}");
+            failures.extend(compare_history(case, output.dataset, &csv, "served online"));
+        }
+    }
+    (failures, late)
+}
+
+#[test]
+fn golden_histories_are_identical_online() {
+    // Cases reading the same input files share one server.
+    let mut groups: Vec<(String, Vec<(&str, Reference)>)> = Vec::new();
+    for &(case, reference) in CASES {
+        let data = golden_dir().join(case).join("data");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let content: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        match groups.iter_mut().find(|(c, _)| *c == content) {
+            Some((_, cases)) => cases.push((case, reference)),
+            None => groups.push((content, vec![(case, reference)])),
+        }
+    }
+    let mut failures = Vec::new();
+    for (_, cases) in &groups {
+        failures.extend(serve_cases(cases, 0, true).0);
+    }
+    println!("golden online: {} cases in {} server runs", CASES.len(), groups.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn late_rows_are_dropped_online_as_the_reference_says() {
+    for &(case, reference, disorder) in LATE_CASES {
+        let events = load(&golden_dir().join(case).join("data")).events;
+        let on_time =
+            late_rows(&Inputs { events: events.clone(), profiles: vec![], prices: vec![], baskets: vec![] });
+        let expected_late = events.len() - on_time[0].rows.len();
+        let (failures, late) = serve_cases(&[(case, reference)], disorder, false);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert_eq!(late as usize, expected_late, "{case}: late rows reported by ingest");
+    }
+}

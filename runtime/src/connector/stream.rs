@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::duration::{DurationError, parse_millis};
+use crate::duration::{DurationError, parse_bound_millis, parse_millis};
 
 /// Where a source's watermark comes from: the `disorder` and `idleness` keys of its connector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +26,8 @@ impl WatermarkPolicy {
     /// or `"off"`).
     pub fn parse(disorder: Option<&str>, idleness: Option<&str>) -> Result<WatermarkPolicy, DurationError> {
         let disorder = match disorder.map(str::trim) {
-            None | Some("0" | "0s" | "0ms") => 0,
-            Some(text) => parse_millis(text)?,
+            None | Some("0") => 0,
+            Some(text) => parse_bound_millis(text)?,
         };
         let idleness = match idleness.map(str::trim) {
             None => WatermarkPolicy::default().idleness,

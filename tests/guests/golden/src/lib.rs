@@ -99,6 +99,7 @@ cases!(
     changelog: "../../../golden/changelog/pipeline.rs",
     recent_values: "../../../golden/recent_values/pipeline.rs",
     lists: "../../../golden/lists/pipeline.rs",
+    late_rows: "../../../golden/late_rows/pipeline.rs",
 );
 
 volga_guest::export_pipeline!(pipeline);
