@@ -192,3 +192,71 @@ fn projections_keep_the_timestamp_and_name_missing_fields() {
     let err = with_projection(project(None, &[], &[("missing", "x")])).unwrap_err().to_string();
     assert!(err.contains("renames `missing`"), "{err}");
 }
+
+/// The example with `node` (reading the join, node 3) between the join and the aggregate.
+fn with_node(node: WitNode, lambdas: Vec<LambdaDef>) -> Result<Plan, PlanError> {
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    spec.lambdas.extend(lambdas);
+    let pipeline = spec.datasets[2].pipeline.as_mut().unwrap();
+    pipeline.nodes.insert(4, node);
+    let WitNode::Aggregate(aggregate) = &mut pipeline.nodes[5] else { panic!() };
+    aggregate.input = 4;
+    pipeline.output = 5;
+    Plan::from_spec(&spec)
+}
+
+#[test]
+fn assign_explode_and_changelog_name_operator_and_field() {
+    use crate::wasm::spec::{ChangelogNode, ExplodeNode};
+    let assign = |name: &str, ty: WitType| LambdaDef {
+        id: 1,
+        name: "assign at lib.rs:9".into(),
+        kind: WitKind::Assign,
+        input: None,
+        output: Some(vec![field(name, ty, false, false)]),
+    };
+    with_node(WitNode::Assign(LambdaNode { input: 3, lambda: 1 }), vec![assign("cents", scalar(S::Int))])
+        .unwrap();
+    let err = with_node(
+        WitNode::Assign(LambdaNode { input: 3, lambda: 1 }),
+        vec![assign("buyer_id", scalar(S::Int))],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("assign at lib.rs:9") && err.contains("assigns `buyer_id`, the input's key"),
+        "{err}"
+    );
+
+    let err = with_node(WitNode::Explode(ExplodeNode { input: 3, field: "name".into() }), vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("explode(name)") && err.contains("`name` is a string, not a list"), "{err}");
+
+    let err = with_node(WitNode::Changelog(ChangelogNode { input: 3, deleted: "deleted".into() }), vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changelog(deleted)") && err.contains("is an event stream"), "{err}");
+}
+
+#[test]
+fn join_bounds_list_aggregates_and_list_keys_are_checked() {
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    let pipeline = spec.datasets[2].pipeline.as_mut().unwrap();
+    let WitNode::Join(join) = &mut pipeline.nodes[3] else { panic!() };
+    join.within = Some(("an hour".into(), "0s".into()));
+    let err = Plan::from_spec(&spec).unwrap_err().to_string();
+    assert!(err.contains("join #3") && err.contains("within back bound"), "{err}");
+
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    let pipeline = spec.datasets[2].pipeline.as_mut().unwrap();
+    let WitNode::Aggregate(aggregate) = &mut pipeline.nodes[4] else { panic!() };
+    aggregate.aggregates[0].kind = AggregateKind::LastK(0);
+    let err = Plan::from_spec(&spec).unwrap_err().to_string();
+    assert!(err.contains("into `avg_7d`") && err.contains("k must be at least 1"), "{err}");
+
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    spec.datasets[0].fields[0].ty = WitType::List(S::Str);
+    let err = Plan::from_spec(&spec).unwrap_err().to_string();
+    assert!(err.contains("dataset `User`") && err.contains("key field `user_id` cannot be a list"), "{err}");
+}
