@@ -405,6 +405,10 @@ fn recent_values(i: &Inputs) -> Vec<Output> {
             rows.iter().filter_map(|e| Some(e.amount? * (-((at - e.ts) as f64) / 10.0).exp2())).collect();
         Cell::Float(fsum(&terms))
     });
+    let last_items: AggFn<Event> = Box::new(|rows, _| {
+        let items = k_values(rows, 2, true, |e| e.ts, |e| Some(e.item.clone()), String::cmp);
+        Cell::List(items.into_iter().map(Cell::Str).collect())
+    });
     let has_amount: fn(&Event) -> bool = |e| e.amount.is_some();
     let rows = aggregate_reading(
         &i.events,
@@ -415,10 +419,18 @@ fn recent_values(i: &Inputs) -> Vec<Output> {
             (Win::Forever, first_items, None),
             (Win::Tumbling(10), last_amounts, None),
             (Win::Sliding(30), decayed, Some(has_amount)),
+            (Win::Forever, last_items, None),
         ],
     );
-    let header =
-        &["user", "ts", "last_qty_20ms", "first_items", "last_amounts_10ms_bucket", "decayed_amount_30ms"];
+    let header = &[
+        "user",
+        "ts",
+        "last_qty_20ms",
+        "first_items",
+        "last_amounts_10ms_bucket",
+        "decayed_amount_30ms",
+        "last_items",
+    ];
     vec![Output::new("RecentValues", header, rows)]
 }
 
@@ -911,7 +923,7 @@ fn compare_history(case: &str, dataset: &str, csv: &str, how: &str) -> Option<St
 #[test]
 fn golden_histories_match_the_reference_and_volga() {
     let wasm = guest("golden");
-    let bless = std::env::var_os("VOLGA_BLESS").is_some();
+    let bless = blessing();
     let mut failures = Vec::new();
     let mut compared = 0;
     for (case, reference) in CASES {
@@ -1171,8 +1183,17 @@ fn serve_cases(cases: &[(&str, Reference)], disorder: i64, in_time_order: bool) 
     (failures, late)
 }
 
+/// While the expected files are being rewritten (`VOLGA_BLESS`), the online tests would race
+/// with the writer; they run on the next plain run.
+fn blessing() -> bool {
+    std::env::var_os("VOLGA_BLESS").is_some()
+}
+
 #[test]
 fn golden_histories_are_identical_online() {
+    if blessing() {
+        return;
+    }
     // Cases reading the same input files share one server.
     let mut groups: Vec<(String, Vec<(&str, Reference)>)> = Vec::new();
     for &(case, reference) in CASES {
@@ -1195,6 +1216,9 @@ fn golden_histories_are_identical_online() {
 
 #[test]
 fn late_rows_are_dropped_online_as_the_reference_says() {
+    if blessing() {
+        return;
+    }
     for &(case, reference, disorder) in LATE_CASES {
         let events = load(&golden_dir().join(case).join("data")).events;
         let on_time =

@@ -50,6 +50,9 @@ pub enum Accumulator {
         function: AggregateFn,
         /// ExpDecaySum's value as of the last change of `values`; `None` after a change.
         decayed: Option<Value>,
+        /// LastK / FirstK over a window rows never leave (`forever`): only the `k` values that
+        /// can still be the answer are kept.
+        keep: Option<usize>,
     },
 }
 
@@ -67,9 +70,21 @@ impl Accumulator {
                 Accumulator::Multiset { values: BTreeMap::new(), sum: ExactSum::new(), count: 0, function }
             }
             AggregateFn::LastK(_) | AggregateFn::FirstK(_) | AggregateFn::ExpDecaySum(_) => {
-                Accumulator::Timed { values: BTreeMap::new(), function, decayed: None }
+                Accumulator::Timed { values: BTreeMap::new(), function, decayed: None, keep: None }
             }
         }
+    }
+
+    /// An accumulator for a window that only ever adds rows (`forever`: aggregates read event
+    /// streams, which only insert, and rows never leave). LastK and FirstK then keep only the
+    /// `k` values that can still be the answer, so their state stays bounded.
+    pub fn never_removing(mut self) -> Self {
+        if let Accumulator::Timed { function: AggregateFn::LastK(k) | AggregateFn::FirstK(k), keep, .. } =
+            &mut self
+        {
+            *keep = Some(*k as usize);
+        }
+        self
     }
 
     /// The input of a timed aggregate (see [`AggregateFn::is_timed`]): `value` at `time` as a
@@ -102,9 +117,12 @@ impl Accumulator {
                 *count += diff64;
             }
             (Accumulator::Extreme { values, .. }, Some(value)) => add_to_multiset(values, value, diff64),
-            (Accumulator::Timed { values, decayed, .. }, Some(value)) => {
+            (Accumulator::Timed { values, decayed, keep, function }, Some(value)) => {
                 add_to_multiset(values, value, diff64);
                 *decayed = None;
+                if let Some(k) = *keep {
+                    prune(values, k, matches!(function, AggregateFn::LastK(_)));
+                }
             }
             (Accumulator::Multiset { values, sum, count, function }, Some(value)) => {
                 add_to_multiset(values, value, diff64);
@@ -122,7 +140,9 @@ impl Accumulator {
     /// The aggregate's value at `time`, the time of its last update (ExpDecaySum is evaluated
     /// then and cached until the next update).
     pub fn value_at(&mut self, time: i64) -> Value {
-        if let Accumulator::Timed { values, function: AggregateFn::ExpDecaySum(half_life), decayed } = self {
+        if let Accumulator::Timed { values, function: AggregateFn::ExpDecaySum(half_life), decayed, .. } =
+            self
+        {
             return decayed.get_or_insert_with(|| exp_decay_sum(values, time, *half_life)).clone();
         }
         self.value()
@@ -188,6 +208,21 @@ fn k_values(values: &BTreeMap<Value, i64>, function: AggregateFn) -> Value {
         _ => Vec::new(),
     };
     Value::List(items.into())
+}
+
+/// Drops the values beyond the `k` greatest (`last`) or least: they can no longer be among the
+/// answer when values are only added.
+fn prune(values: &mut BTreeMap<Value, i64>, k: usize, last: bool) {
+    let mut held: usize = values.values().map(|n| (*n).max(0) as usize).sum();
+    while held > k {
+        let mut entry = if last { values.first_entry() } else { values.last_entry() }.expect("held > k > 0");
+        let excess = (held - k).min(*entry.get() as usize);
+        *entry.get_mut() -= excess as i64;
+        held -= excess;
+        if *entry.get() == 0 {
+            entry.remove();
+        }
+    }
 }
 
 /// `fsum(x * exp2(-(time - ts) / half_life))` over the `[ts, x]` pairs.
@@ -301,6 +336,24 @@ mod tests {
         assert_eq!(last.value(), list(&[3, 1, 9]));
         last.update(Some(&Accumulator::timed(8, &Value::Null)), 1);
         assert_eq!(last.value(), list(&[3, 1, 9]), "nulls are ignored");
+    }
+
+    #[test]
+    fn forever_last_and_first_k_keep_only_k_values() {
+        let mut last = Accumulator::new(AggregateFn::LastK(2), Some(ScalarType::Int)).never_removing();
+        let mut first = Accumulator::new(AggregateFn::FirstK(2), Some(ScalarType::Int)).never_removing();
+        for t in 0..100 {
+            for a in [&mut last, &mut first] {
+                a.update(Some(&Accumulator::timed(t, &Value::Int(t))), 1);
+            }
+        }
+        let list = |items: &[i64]| Value::List(items.iter().map(|&v| Value::Int(v)).collect());
+        assert_eq!((last.value(), first.value()), (list(&[99, 98]), list(&[0, 1])));
+        let held = |a: &Accumulator| match a {
+            Accumulator::Timed { values, .. } => values.len(),
+            _ => unreachable!(),
+        };
+        assert_eq!((held(&last), held(&first)), (2, 2));
     }
 
     #[test]

@@ -146,7 +146,10 @@ impl State {
             .aggregates
             .iter()
             .zip(&self.spec.input_types)
-            .map(|(a, ty)| Accumulator::new(a.function, *ty))
+            .map(|(a, ty)| {
+                let accumulator = Accumulator::new(a.function, *ty);
+                if a.window == Window::Forever { accumulator.never_removing() } else { accumulator }
+            })
             .collect();
         self.states.push(KeyState { key: key.clone(), accumulators, current: None, touched_at: None });
         self.keys.insert(key, id);

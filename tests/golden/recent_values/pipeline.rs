@@ -13,6 +13,7 @@ pub struct RecentValues {
     pub first_items: Vec<String>,
     pub last_amounts_10ms_bucket: Vec<f64>,
     pub decayed_amount_30ms: f64,
+    pub last_items: Vec<String>,
 }
 
 pub fn declare(app: &mut App, inputs: &Inputs) {
@@ -21,5 +22,6 @@ pub fn declare(app: &mut App, inputs: &Inputs) {
         FirstK::on("item", 2).window("forever").into("first_items"),
         LastK::on("amount", 2).tumbling("10ms").into("last_amounts_10ms_bucket"),
         ExpDecaySum::on("amount", "10ms").window("30ms").into("decayed_amount_30ms"),
+        LastK::on("item", 2).window("forever").into("last_items"),
     ]));
 }
