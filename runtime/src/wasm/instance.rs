@@ -110,10 +110,18 @@ impl GuestInstance {
         self.lambda_names = lambda_names;
     }
 
-    /// Calls the guest's `describe`.
+    /// Calls the guest's `describe`; a failure carries what the guest wrote to stderr (a
+    /// Python traceback, a Rust panic message).
     pub fn describe(&mut self) -> wasmtime::Result<PipelineSpec> {
         self.store.set_epoch_deadline(self.component.limits.deadline_ticks());
-        self.bindings.volga_pipeline_guest().call_describe(&mut self.store)
+        self.bindings.volga_pipeline_guest().call_describe(&mut self.store).map_err(|error| {
+            let stderr = String::from_utf8_lossy(&self.stderr.contents()).trim().to_string();
+            let error = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => wasmtime::Error::msg(format!("the guest trapped: {trap}")),
+                None => error,
+            };
+            if stderr.is_empty() { error } else { error.context(format!("the guest wrote: {stderr}")) }
+        })
     }
 
     fn lambda_name(&self, lambda: u32) -> String {
