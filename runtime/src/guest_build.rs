@@ -1,8 +1,12 @@
 //! `volga build`: compiles a guest folder into a pipeline component.
 //!
-//! The language is detected from the folder: `Cargo.toml` is Rust. A Rust guest is built with
-//! the `wasm32-wasip2` rustup target when it is installed, else with the offline toolchain
-//! ([`crate::toolchain`]). `VOLGA_GUEST_TOOLCHAIN=rustup|offline` forces one route.
+//! The language is detected from the folder: `Cargo.toml` is Rust, `pyproject.toml` or `app.py`
+//! is Python. A Rust guest is built with the `wasm32-wasip2` rustup target when it is
+//! installed, else with the offline toolchain ([`crate::toolchain`]);
+//! `VOLGA_GUEST_TOOLCHAIN=rustup|offline` forces one route. A Python guest is built with
+//! componentize-py ([`python`]), against the SDK and WIT this binary carries.
+
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,13 +49,49 @@ pub enum BuildError {
     },
 }
 
-/// How a Rust guest was built.
+/// How a guest was built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RustRoute {
-    /// The rustup `wasm32-wasip2` target.
+pub enum Route {
+    /// Rust, with the rustup `wasm32-wasip2` target.
     Rustup,
-    /// Debian's compiler with `-Zbuild-std`.
+    /// Rust, with Debian's compiler and `-Zbuild-std`.
     Offline,
+    /// Python, with componentize-py.
+    ComponentizePy,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Rustup => "Rust, rustup wasm32-wasip2 target",
+            Route::Offline => "Rust, offline toolchain",
+            Route::ComponentizePy => "Python, componentize-py",
+        })
+    }
+}
+
+/// The language of a guest folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// A crate: `Cargo.toml`.
+    Rust,
+    /// `pyproject.toml` or `app.py`.
+    Python,
+    /// `package.json`.
+    JavaScript,
+}
+
+/// The language of the guest in `dir`, from the files it holds.
+pub fn detect_language(dir: &Path) -> Option<Language> {
+    if dir.join("Cargo.toml").exists() {
+        Some(Language::Rust)
+    } else if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
+        Some(Language::Python)
+    } else if dir.join("package.json").exists() {
+        Some(Language::JavaScript)
+    } else {
+        None
+    }
 }
 
 /// The result of a build.
@@ -62,7 +102,7 @@ pub struct BuildReport {
     /// Its size.
     pub bytes: u64,
     /// The route taken.
-    pub route: RustRoute,
+    pub route: Route,
 }
 
 /// Builds the guest in `dir` into the component `output`, caching toolchains and build
@@ -73,19 +113,46 @@ pub fn build_guest(
     cache: &Path,
     log: &mut dyn FnMut(&str),
 ) -> Result<BuildReport, BuildError> {
+    let not_a_guest =
+        |message: &str| BuildError::NotAGuest { dir: dir.display().to_string(), message: message.into() };
+    match detect_language(dir) {
+        Some(Language::Rust) => build_rust(dir, output, cache, log),
+        Some(Language::Python) => python::build(dir, output, cache, log),
+        Some(Language::JavaScript) => Err(not_a_guest("JavaScript guests are not supported yet")),
+        None => Err(not_a_guest(
+            "no guest here: a Rust crate (Cargo.toml), a Python project (pyproject.toml or app.py) or a JavaScript package (package.json)",
+        )),
+    }
+}
+
+/// Copies a built component to `output`, creating its folder.
+fn write_output(built: &Path, output: &Path) -> Result<u64, BuildError> {
+    if let Some(parent) = output.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+    }
+    std::fs::copy(built, output)
+        .map_err(|source| BuildError::Output { path: output.display().to_string(), source })
+}
+
+/// The last lines of a compiler's error output, without progress lines.
+fn compiler_tail(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim_start().starts_with("Compiling")).collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn build_rust(
+    dir: &Path,
+    output: &Path,
+    cache: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<BuildReport, BuildError> {
     let dir_name = dir.display().to_string();
     let not_a_guest = |message: String| BuildError::NotAGuest { dir: dir_name.clone(), message };
     let manifest = dir.join("Cargo.toml");
-    if !manifest.exists() {
-        let hint = if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
-            "Python guests are not supported yet"
-        } else if dir.join("package.json").exists() {
-            "JavaScript guests are not supported yet"
-        } else {
-            "no Cargo.toml here: point `volga build` at a Rust guest crate"
-        };
-        return Err(not_a_guest(hint.into()));
-    }
     let text = std::fs::read_to_string(&manifest)
         .map_err(|e| not_a_guest(format!("cannot read Cargo.toml: {e}")))?;
     let parsed: toml::Table = text.parse().map_err(|e| not_a_guest(format!("invalid Cargo.toml: {e}")))?;
@@ -114,13 +181,14 @@ pub fn build_guest(
     let route = choose_route();
     let target_dir = cache.join("guest-target");
     let mut command = match route {
-        RustRoute::Rustup => {
+        Route::Rustup => {
             log("building with the rustup wasm32-wasip2 target");
             let mut c = Command::new("cargo");
             c.args(["build", "--release", "--target", "wasm32-wasip2"]);
             c
         }
-        RustRoute::Offline => {
+        Route::ComponentizePy => unreachable!("choose_route picks a Rust route"),
+        Route::Offline => {
             let toolchain = OfflineToolchain::prepare(cache, log)?;
             log("building with the offline toolchain (std is built from source the first time, ~2 min)");
             let mut c = toolchain.cargo(&cache.join("cargo-home"));
@@ -141,27 +209,18 @@ pub fn build_guest(
         output: e.to_string(),
     })?;
     if !result.status.success() {
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim_start().starts_with("Compiling")).collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        return Err(BuildError::Compile { dir: dir_name, status: result.status.to_string(), output: tail });
+        let output = compiler_tail(&result.stderr);
+        return Err(BuildError::Compile { dir: dir_name, status: result.status.to_string(), output });
     }
     let built = target_dir.join("wasm32-wasip2/release").join(format!("{lib_name}.wasm"));
-    if let Some(parent) = output.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)
-            .map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
-    }
-    let bytes = std::fs::copy(&built, output)
-        .map_err(|source| BuildError::Output { path: output.display().to_string(), source })?;
+    let bytes = write_output(&built, output)?;
     Ok(BuildReport { output: output.to_path_buf(), bytes, route })
 }
 
-fn choose_route() -> RustRoute {
+fn choose_route() -> Route {
     match std::env::var("VOLGA_GUEST_TOOLCHAIN").as_deref() {
-        Ok("offline") => return RustRoute::Offline,
-        Ok("rustup") => return RustRoute::Rustup,
+        Ok("offline") => return Route::Offline,
+        Ok("rustup") => return Route::Rustup,
         _ => {}
     }
     let installed = Command::new("rustup")
@@ -169,5 +228,5 @@ fn choose_route() -> RustRoute {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
         .unwrap_or(false);
-    if installed { RustRoute::Rustup } else { RustRoute::Offline }
+    if installed { Route::Rustup } else { Route::Offline }
 }

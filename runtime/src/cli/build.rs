@@ -9,7 +9,8 @@ use volga::guest_build::build_guest;
 /// Arguments of `volga build`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The guest folder (a Rust crate with `crate-type = ["cdylib"]`).
+    /// The guest folder: a Rust crate (`crate-type = ["cdylib"]`) or a Python project
+    /// (`pyproject.toml` or `app.py`).
     guest_dir: PathBuf,
     /// Where to write the component.
     #[arg(short, long, default_value = "pipeline.wasm")]
@@ -19,6 +20,6 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<()> {
     let report =
         build_guest(&args.guest_dir, &args.output, &config.cache_dir(), &mut |line| eprintln!("{line}"))?;
-    println!("built {} ({} KiB, {:?} toolchain)", report.output.display(), report.bytes / 1024, report.route);
+    println!("built {} ({} KiB; {})", report.output.display(), report.bytes / 1024, report.route);
     Ok(())
 }
