@@ -4,6 +4,7 @@
 mod batching;
 mod errors;
 mod golden;
+mod languages;
 mod live;
 mod offline_reference;
 mod online;
