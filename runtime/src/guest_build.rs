@@ -4,8 +4,10 @@
 //! is Python. A Rust guest is built with the `wasm32-wasip2` rustup target when it is
 //! installed, else with the offline toolchain ([`crate::toolchain`]);
 //! `VOLGA_GUEST_TOOLCHAIN=rustup|offline` forces one route. A Python guest is built with
-//! componentize-py ([`python`]), against the SDK and WIT this binary carries.
+//! componentize-py ([`python`]), a JavaScript guest (`package.json`) with jco ([`js`]), both
+//! against the SDK and WIT this binary carries.
 
+mod js;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +60,8 @@ pub enum Route {
     Offline,
     /// Python, with componentize-py.
     ComponentizePy,
+    /// JavaScript, with jco / componentize-js.
+    ComponentizeJs,
 }
 
 impl std::fmt::Display for Route {
@@ -66,7 +70,23 @@ impl std::fmt::Display for Route {
             Route::Rustup => "Rust, rustup wasm32-wasip2 target",
             Route::Offline => "Rust, offline toolchain",
             Route::ComponentizePy => "Python, componentize-py",
+            Route::ComponentizeJs => "JavaScript, jco componentize",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_wit_file_is_carried() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".wit"))
+            .collect();
+        files.sort();
+        assert_eq!(files, super::WIT.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>());
     }
 }
 
@@ -118,11 +138,43 @@ pub fn build_guest(
     match detect_language(dir) {
         Some(Language::Rust) => build_rust(dir, output, cache, log),
         Some(Language::Python) => python::build(dir, output, cache, log),
-        Some(Language::JavaScript) => Err(not_a_guest("JavaScript guests are not supported yet")),
+        Some(Language::JavaScript) => js::build(dir, output, cache, log),
         None => Err(not_a_guest(
             "no guest here: a Rust crate (Cargo.toml), a Python project (pyproject.toml or app.py) or a JavaScript package (package.json)",
         )),
     }
+}
+
+/// The WIT interface's files, carried by the binary for the Python and JavaScript builds.
+const WIT: &[(&str, &str)] = &[
+    ("guest.wit", include_str!("../../wit/guest.wit")),
+    ("pipeline.wit", include_str!("../../wit/pipeline.wit")),
+    ("types.wit", include_str!("../../wit/types.wit")),
+    ("world.wit", include_str!("../../wit/world.wit")),
+];
+
+/// Writes `files` (`(relative path, contents)`) under `root`.
+fn write_files(root: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder"))?;
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// A scratch folder for one build, under the cache.
+fn work_dir(cache: &Path, prefix: &str) -> Result<tempfile::TempDir, BuildError> {
+    let io = |source| BuildError::Output { path: cache.display().to_string(), source };
+    std::fs::create_dir_all(cache).map_err(io)?;
+    tempfile::Builder::new().prefix(prefix).tempdir_in(cache).map_err(io)
+}
+
+/// The component name a project asks for (dashes and dots become underscores), else the
+/// folder's name.
+fn component_name(dir: &Path, declared: Option<&str>) -> String {
+    let folder = dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()));
+    declared.map(str::to_string).or(folder).unwrap_or_else(|| "pipeline".into()).replace(['-', '.'], "_")
 }
 
 /// Copies a built component to `output`, creating its folder.
@@ -187,7 +239,7 @@ fn build_rust(
             c.args(["build", "--release", "--target", "wasm32-wasip2"]);
             c
         }
-        Route::ComponentizePy => unreachable!("choose_route picks a Rust route"),
+        Route::ComponentizePy | Route::ComponentizeJs => unreachable!("choose_route picks a Rust route"),
         Route::Offline => {
             let toolchain = OfflineToolchain::prepare(cache, log)?;
             log("building with the offline toolchain (std is built from source the first time, ~2 min)");

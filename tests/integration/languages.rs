@@ -1,5 +1,6 @@
-//! The same pipeline written in Rust and in Python gives byte-identical features, and a Python
-//! exception reaches the user with the lambda's name and the guest's traceback.
+//! The same pipeline written in Rust, Python and JavaScript gives byte-identical features, and a
+//! Python exception or JavaScript throw reaches the user with the lambda's name and the guest's
+//! own message and stack.
 
 use crate::offline_reference::training_set;
 use crate::reference;
@@ -20,15 +21,17 @@ fn outputs(language: &str, seed: u64) -> (String, (Vec<String>, Vec<Vec<String>>
 }
 
 #[test]
-fn rust_and_python_pipelines_write_identical_features() {
+fn rust_python_and_javascript_pipelines_write_identical_features() {
     for seed in [11, 12] {
         let (rust_history, rust_training) = outputs("example", seed);
-        let (python_history, python_training) = outputs("example-python", seed);
         assert!(rust_history.lines().count() > 1000, "a meaningful history");
-        assert!(rust_history == python_history, "seed {seed}: histories differ between Rust and Python");
-        assert_eq!(rust_training, python_training, "seed {seed}: training sets differ");
+        for language in ["example-python", "example-js"] {
+            let (history, training) = outputs(language, seed);
+            assert!(rust_history == history, "seed {seed}: histories differ between Rust and {language}");
+            assert_eq!(rust_training, training, "seed {seed}: training sets differ between Rust and {language}");
+        }
         println!(
-            "seed {seed}: {} history rows, {} training rows identical in Rust and Python",
+            "seed {seed}: {} history rows, {} training rows identical in Rust, Python and JavaScript",
             rust_history.lines().count() - 1,
             rust_training.1.len()
         );
@@ -56,4 +59,18 @@ fn a_python_exception_names_the_lambda_and_carries_the_traceback() {
     let out = dir.path().join("checked.csv");
     volga_ok(dir.path(), &["get-offline", "CheckedOrder", "-o", out.to_str().unwrap()]);
     assert_eq!(read_csv(&out).1.len(), 200);
+}
+
+#[test]
+fn a_javascript_throw_names_the_lambda_and_carries_the_stack() {
+    let dir = workspace();
+    let (_, mut orders) = reference::generate(5, 5, 200);
+    orders[100].kind = "BOOM".into();
+    write_inputs(dir.path(), &[], &orders);
+    let wasm = guest("js_errors");
+    let err = crate::support::volga_err(dir.path(), &["materialize-offline", wasm.to_str().unwrap()]);
+    assert!(err.contains("pipeline `js_errors`"), "{err}");
+    assert!(err.contains("lambda `filter at "), "{err}");
+    assert!(err.contains("RangeError: boom: product type BOOM is not allowed"), "{err}");
+    assert!(err.contains("rejectBoom"), "the stack names the function: {err}");
 }

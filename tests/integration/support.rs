@@ -11,7 +11,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Builds a guest once per test process: `example` is the reference example in Rust,
-/// `example-python` the same in Python, other names are folders under `tests/guests/`.
+/// `example-python` and `example-js` the same in Python and JavaScript, other names are folders under `tests/guests/`.
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
@@ -22,6 +22,7 @@ pub fn guest(name: &str) -> PathBuf {
     let dir = match name {
         "example" => repo_root().join("examples/on_sale_user_spent/rust"),
         "example-python" => repo_root().join("examples/on_sale_user_spent/python"),
+        "example-js" => repo_root().join("examples/on_sale_user_spent/js"),
         other => repo_root().join("tests/guests").join(other),
     };
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("guest-{name}.wasm"));

@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BuildError, BuildReport, Route, compiler_tail, write_output};
+use super::{
+    BuildError, BuildReport, Route, WIT, compiler_tail, component_name, work_dir, write_files, write_output,
+};
 
 /// The componentize-py version the SDK is tested with.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -23,14 +25,6 @@ const SDK: &[(&str, &str)] = &[
     ("volga/frame.py", include_str!("../../../guest-sdk/python/volga/frame.py")),
     ("volga/graph.py", include_str!("../../../guest-sdk/python/volga/graph.py")),
     ("volga/types.py", include_str!("../../../guest-sdk/python/volga/types.py")),
-];
-
-/// The WIT interface's files.
-pub(crate) const WIT: &[(&str, &str)] = &[
-    ("guest.wit", include_str!("../../../wit/guest.wit")),
-    ("pipeline.wit", include_str!("../../../wit/pipeline.wit")),
-    ("types.wit", include_str!("../../../wit/types.wit")),
-    ("world.wit", include_str!("../../../wit/world.wit")),
 ];
 
 /// How the project names its module and component.
@@ -57,30 +51,16 @@ fn project(dir: &Path) -> Result<Project, BuildError> {
             "no {module}.py: the app module holds the @dataset classes (set [tool.volga] module in pyproject.toml to use another)"
         )));
     }
-    let folder = dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()));
-    let name = volga
+    let declared = volga
         .and_then(|v| v.get("name"))
         .or_else(|| table.get("project").and_then(|p| p.get("name")))
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
-        .or(folder)
-        .unwrap_or_else(|| "pipeline".into())
-        .replace(['-', '.'], "_");
+        .and_then(|n| n.as_str());
+    let name = component_name(dir, declared);
     Ok(Project { module, name })
 }
 
 fn componentize_py() -> PathBuf {
     std::env::var_os("VOLGA_COMPONENTIZE_PY").map(PathBuf::from).unwrap_or_else(|| "componentize-py".into())
-}
-
-/// Writes `files` under `root`.
-fn write_files(root: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("a file in a folder"))?;
-        std::fs::write(path, text)?;
-    }
-    Ok(())
 }
 
 /// Builds the Python guest in `dir`.
@@ -92,13 +72,7 @@ pub(super) fn build(
 ) -> Result<BuildReport, BuildError> {
     let project = project(dir)?;
     let dir_name = dir.display().to_string();
-    let work = tempfile::Builder::new()
-        .prefix("python-build-")
-        .tempdir_in({
-            std::fs::create_dir_all(cache).ok();
-            cache
-        })
-        .map_err(|source| BuildError::Output { path: cache.display().to_string(), source })?;
+    let work = work_dir(cache, "python-build-")?;
     let io = |source| BuildError::Output { path: work.path().display().to_string(), source };
     write_files(&work.path().join("wit"), WIT).map_err(io)?;
     write_files(&work.path().join("sdk"), SDK).map_err(io)?;
@@ -162,8 +136,6 @@ mod tests {
         };
         let sdk: Vec<String> = SDK.iter().map(|(p, _)| p.trim_start_matches("volga/").to_string()).collect();
         assert_eq!(listed("guest-sdk/python/volga", ".py"), sdk);
-        let wit: Vec<String> = WIT.iter().map(|(p, _)| p.to_string()).collect();
-        assert_eq!(listed("wit", ".wit"), wit);
     }
 
     #[test]
