@@ -42,6 +42,10 @@ enum Scenario {
         /// Calls to time.
         #[arg(long, default_value_t = 2000)]
         calls: usize,
+        /// Languages of the example to time: rust, python, js (Python and JavaScript need
+        /// componentize-py and jco, see the README).
+        #[arg(long, value_delimiter = ',', default_value = "rust")]
+        languages: Vec<String>,
         /// Working folder (the component).
         #[arg(long, default_value = "target/bench-offline")]
         dir: PathBuf,
@@ -61,6 +65,9 @@ enum Scenario {
         /// Runs of each variant; the best is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Languages of the example whose filter runs in Wasm: rust, python, js.
+        #[arg(long, value_delimiter = ',', default_value = "rust")]
+        languages: Vec<String>,
         /// Working folder (data, stores, component).
         #[arg(long, default_value = "target/bench-offline")]
         dir: PathBuf,
@@ -110,10 +117,12 @@ enum Scenario {
 
 fn main() -> Result<()> {
     match Cli::parse().scenario {
-        Scenario::Offline { orders, users, workers, runs, dir } => {
-            offline(orders, users, workers, runs.max(1), &dir)
+        Scenario::Offline { orders, users, workers, runs, languages, dir } => {
+            offline(orders, users, workers, runs.max(1), &languages, &dir)
         }
-        Scenario::Lambda { rows, calls, dir } => lambda(rows.max(1), calls.max(1), &dir),
+        Scenario::Lambda { rows, calls, languages, dir } => {
+            lambda(rows.max(1), calls.max(1), &languages, &dir)
+        }
         Scenario::State { events, workers, dir } => state(events, workers, &dir),
         Scenario::Online {
             orders,
@@ -125,7 +134,7 @@ fn main() -> Result<()> {
             lookup_secs,
             dir,
         } => {
-            let wasm = build_example(&dir)?;
+            let wasm = build_example(&dir, "rust")?;
             let spec = online::OnlineSpec {
                 orders,
                 users,
@@ -182,16 +191,30 @@ fn state(events: usize, workers: Option<usize>, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_example(dir: &Path) -> Result<PathBuf> {
+/// Builds the reference example written in `language` (`rust`, `python` or `js`).
+fn build_example(dir: &Path, language: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/on_sale_user_spent/rust");
-    let wasm = dir.join("on_sale_user_spent.wasm");
+    anyhow::ensure!(
+        ["rust", "python", "js"].contains(&language),
+        "unknown language {language}: rust, python or js"
+    );
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/on_sale_user_spent").join(language);
+    let wasm = dir.join(format!("on_sale_user_spent-{language}.wasm"));
     build_guest(&example, &wasm, &default_cache_dir(), &mut |line| eprintln!("{line}"))?;
     Ok(wasm)
 }
 
-fn lambda(rows: usize, calls: usize, dir: &Path) -> Result<()> {
-    let wasm = build_example(dir)?;
+fn lambda(rows: usize, calls: usize, languages: &[String], dir: &Path) -> Result<()> {
+    println!("lambda call, {rows} rows per batch, {calls} calls (batch building included for Wasm)");
+    println!("{:<20} {:>12} {:>12}", "variant", "us/call", "ns/row");
+    for language in languages {
+        lambda_in(rows, calls, language, dir)?;
+    }
+    Ok(())
+}
+
+fn lambda_in(rows: usize, calls: usize, language: &str, dir: &Path) -> Result<()> {
+    let wasm = build_example(dir, language)?;
     let (_host, pipeline) = LoadedPipeline::load(&Config::default(), &wasm)?;
     let (lambda, schema, projection) = pipeline
         .plan
@@ -242,16 +265,21 @@ fn lambda(rows: usize, calls: usize, dir: &Path) -> Result<()> {
     let native_time = started.elapsed();
     anyhow::ensure!(kept == kept_native, "wasm kept {kept} rows, native {kept_native}");
     let per_call = |t: Duration| t.as_secs_f64() * 1e6 / calls as f64;
-    println!("lambda call, {rows} rows per batch, {calls} calls (batch building included for Wasm)");
-    println!("{:<16} {:>12} {:>12}", "variant", "us/call", "ns/row");
-    for (name, t) in [("filter in Wasm", wasm_time), ("filter native", native_time)] {
-        println!("{:<16} {:>12.2} {:>12.1}", name, per_call(t), per_call(t) * 1000.0 / rows as f64);
+    for (name, t) in [(format!("filter in {language}"), wasm_time), ("filter native".into(), native_time)] {
+        println!("{:<20} {:>12.2} {:>12.1}", name, per_call(t), per_call(t) * 1000.0 / rows as f64);
     }
     Ok(())
 }
 
-fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir: &Path) -> Result<()> {
-    let wasm = build_example(dir)?;
+fn offline(
+    orders: usize,
+    users: usize,
+    workers: Option<usize>,
+    runs: usize,
+    languages: &[String],
+    dir: &Path,
+) -> Result<()> {
+    let wasm = build_example(dir, "rust")?;
     let spec = SampleSpec { users, orders, span_ms: 30 * 86_400_000, ..SampleSpec::default() };
     eprintln!("generating {users} users and {orders} orders in {}", dir.display());
     write_sample(&dir.join("data"), &spec)?;
@@ -263,12 +291,21 @@ fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir
     let (_host, pipeline) = LoadedPipeline::load(&config, &wasm)?;
     let native = native_on_sale_filter(&pipeline)?;
 
-    let mut results: Vec<(&str, OfflineReport)> = Vec::new();
-    for (name, native_filters) in [("filter in Wasm", HashMap::new()), ("filter native", native)] {
+    // Each language's component with its filter in Wasm, then the Rust one with a native filter.
+    let mut variants: Vec<(String, PathBuf, HashMap<u32, volga::dataflow::NativeFilter>)> = Vec::new();
+    for language in languages {
+        let built = build_example(dir, language)?;
+        // Load once, so the first timed run does not include compiling the component.
+        LoadedPipeline::load(&config, &built)?;
+        variants.push((format!("filter in {language}"), built, HashMap::new()));
+    }
+    variants.push(("filter native".into(), wasm.clone(), native));
+    let mut results: Vec<(String, OfflineReport)> = Vec::new();
+    for (name, wasm, native_filters) in variants {
         let options = OfflineOptions { workers, native_filters, ..OfflineOptions::default() };
         let mut best: Option<OfflineReport> = None;
         for run in 0..runs {
-            let report = materialize_offline(&config, &wasm, &options).context(name)?;
+            let report = materialize_offline(&config, &wasm, &options).with_context(|| name.clone())?;
             eprintln!("  {name} run {}: {:.2}s", run + 1, report.elapsed.as_secs_f64());
             if best.as_ref().is_none_or(|b| report.elapsed < b.elapsed) {
                 best = Some(report);
@@ -280,12 +317,12 @@ fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir
     let rate = |events: u64, time: Duration| events as f64 / time.as_secs_f64().max(1e-9);
     println!("\noffline materialization, reference example: {orders} orders, {users} users, best of {runs}");
     println!(
-        "{:<16} {:>10} {:>9} {:>14} {:>9} {:>16} {:>10}",
+        "{:<20} {:>10} {:>9} {:>14} {:>9} {:>16} {:>10}",
         "variant", "events", "total s", "events/s", "read s", "compute+write s", "rows out"
     );
     for (name, r) in &results {
         println!(
-            "{:<16} {:>10} {:>9.2} {:>14.0} {:>9.2} {:>16.2} {:>10}",
+            "{:<20} {:>10} {:>9.2} {:>14.0} {:>9.2} {:>16.2} {:>10}",
             name,
             r.events_in,
             r.elapsed.as_secs_f64(),
@@ -295,13 +332,15 @@ fn offline(orders: usize, users: usize, workers: Option<usize>, runs: usize, dir
             r.written.iter().map(|(_, n)| n).sum::<u64>()
         );
     }
-    let (wasm_run, native_run) = (&results[0].1, &results[1].1);
-    println!(
-        "wasm / native time: {:.3} end to end, {:.3} compute+write ({} workers)",
-        wasm_run.elapsed.as_secs_f64() / native_run.elapsed.as_secs_f64(),
-        wasm_run.compute_time.as_secs_f64() / native_run.compute_time.as_secs_f64(),
-        wasm_run.workers
-    );
+    let native_run = &results.last().expect("the native variant").1;
+    for (name, run) in &results[..results.len() - 1] {
+        println!(
+            "{name} / native time: {:.3} end to end, {:.3} compute+write ({} workers)",
+            run.elapsed.as_secs_f64() / native_run.elapsed.as_secs_f64(),
+            run.compute_time.as_secs_f64() / native_run.compute_time.as_secs_f64(),
+            run.workers
+        );
+    }
     Ok(())
 }
 

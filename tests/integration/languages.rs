@@ -28,7 +28,10 @@ fn rust_python_and_javascript_pipelines_write_identical_features() {
         for language in ["example-python", "example-js"] {
             let (history, training) = outputs(language, seed);
             assert!(rust_history == history, "seed {seed}: histories differ between Rust and {language}");
-            assert_eq!(rust_training, training, "seed {seed}: training sets differ between Rust and {language}");
+            assert_eq!(
+                rust_training, training,
+                "seed {seed}: training sets differ between Rust and {language}"
+            );
         }
         println!(
             "seed {seed}: {} history rows, {} training rows identical in Rust, Python and JavaScript",
@@ -73,4 +76,55 @@ fn a_javascript_throw_names_the_lambda_and_carries_the_stack() {
     assert!(err.contains("lambda `filter at "), "{err}");
     assert!(err.contains("RangeError: boom: product type BOOM is not allowed"), "{err}");
     assert!(err.contains("rejectBoom"), "the stack names the function: {err}");
+}
+
+#[test]
+fn a_failing_python_pipeline_leaves_the_server_and_other_pipelines_serving() {
+    use crate::live::{Server, wait_for};
+    let dir = workspace();
+    let (users, mut orders) = reference::generate(9, 10, 500);
+    orders[250].kind = "BOOM".into();
+    write_inputs(dir.path(), &users, &orders);
+    let config = std::fs::read_to_string(dir.path().join("volga.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("volga.toml"),
+        format!("{config}\n[connectors.kafka]\nkind = \"http\"\n\n[server]\ntoken = \"t\"\n")
+            .replace("[storage]\n", "[storage]\nhot = \"sled:./hot\"\n"),
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    // The Rust example reads its orders live (pushed over HTTP); the Python one from the CSV,
+    // where order 250 makes its filter raise.
+    server.deploy(&guest("example"), "t");
+    server.deploy(&guest("python_errors"), "t");
+    let mut live = orders.clone();
+    live.sort_by_key(|o| o.ts);
+    let rows: Vec<serde_json::Value> = live
+        .iter()
+        .map(|o| {
+            serde_json::json!({"buyer_id": o.buyer, "product_id": o.product, "product_type": o.kind,
+                "purchased_at": o.ts, "product_price": o.price})
+        })
+        .collect();
+    let (code, body) = server.post("/v1/ingest/orders", &serde_json::Value::Array(rows));
+    assert_eq!(code, 200, "{body}");
+    let status = |name: &str| -> String {
+        let (_, text) = server.get_text("/v1/pipelines");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let pipelines = body["pipelines"].as_array().cloned().unwrap_or_default();
+        let found = pipelines.into_iter().find(|p| p["name"] == name);
+        found.map(|p| p["status"].as_str().unwrap_or_default().to_string()).unwrap_or_default()
+    };
+    wait_for("the Python pipeline to fail", std::time::Duration::from_secs(60), || {
+        status("python_errors").starts_with("failed")
+    });
+    let failed = status("python_errors");
+    assert!(failed.contains("filter at app.py:") && failed.contains("ValueError: boom"), "{failed}");
+    assert_eq!(status("on_sale_user_spent"), "running");
+    // The Rust pipeline still answers lookups.
+    let keys: Vec<serde_json::Value> = users.iter().map(|u| serde_json::json!({"user_id": u.id})).collect();
+    let (code, body) =
+        server.post("/v1/lookup", &serde_json::json!({"dataset": "OnSaleUserSpentInfo", "keys": keys}));
+    assert_eq!(code, 200, "{body}");
+    assert!(body["rows"].as_array().unwrap().iter().any(|r| !r.is_null()), "{body}");
 }
