@@ -254,16 +254,21 @@ export class Column {
 }
 
 /** Named columns of equal length, and for each row the index of its input row. Columns are
- * properties: `df.product_type` or `df["product_type"]`; `df.where(mask)` keeps rows. */
+ * properties: `df.product_type` or `df["product_type"]`; `df.where(mask)` keeps rows. A column
+ * given as a function is made on first use only (a lambda pays for the columns it reads). */
 export class Frame {
   constructor(columns, index) {
-    const entries = Object.entries(columns).map(([k, v]) => [k, v instanceof Column ? v : new Column([...v])]);
-    const n = entries.length ? entries[0][1].length : (index ?? []).length;
+    const entries = Object.entries(columns).map(([k, v]) => [
+      k,
+      v instanceof Column || typeof v === "function" ? v : new Column([...v]),
+    ]);
+    const made = entries.find(([, v]) => v instanceof Column);
+    const n = made ? made[1].length : (index ?? []).length;
     this.columns = Object.fromEntries(entries);
     this.index = index ?? [...Array(n).keys()];
     return new Proxy(this, {
       get(target, prop, receiver) {
-        if (typeof prop === "string" && !(prop in target) && prop in target.columns) return target.columns[prop];
+        if (typeof prop === "string" && !(prop in target) && prop in target.columns) return target.col(prop);
         return Reflect.get(target, prop, receiver);
       },
     });
@@ -273,15 +278,18 @@ export class Frame {
   }
   /** The column `name`. */
   col(name) {
-    const column = this.columns[name];
+    let column = this.columns[name];
     if (!column) throw new RangeError(`no column ${name}; the batch has ${Object.keys(this.columns)}`);
+    if (typeof column === "function") column = this.columns[name] = column();
     return column;
   }
   /** The rows where `mask` is true. */
   where(mask) {
     const m = mask instanceof Column ? mask.values : mask;
     const keep = m.flatMap((v, i) => (v ? [i] : []));
-    const columns = Object.fromEntries(Object.entries(this.columns).map(([k, c]) => [k, keep.map((i) => c.values[i])]));
+    const columns = Object.fromEntries(
+      Object.keys(this.columns).map((k) => [k, () => new Column(keep.map((i) => this.col(k).values[i]))]),
+    );
     return new Frame(columns, keep.map((i) => this.index[i]));
   }
   /** A frame with `name` set to `values` (a column, an array, or one value for every row). */
@@ -397,6 +405,13 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function splitStrings({ bytes, offsets }) {
+  const count = offsets.length - 1;
+  if (count > 0 && offsets[count] === bytes.length) {
+    // ASCII (byte offsets are character offsets): slice the string itself.
+    const out = new Array(count);
+    for (let i = 0; i < count; i++) out[i] = bytes.slice(offsets[i], offsets[i + 1]);
+    return out;
+  }
   const data = encoder.encode(bytes);
   const out = new Array(offsets.length - 1);
   for (let i = 0; i + 1 < offsets.length; i++) out[i] = decoder.decode(data.subarray(offsets[i], offsets[i + 1]));
@@ -432,9 +447,11 @@ function frameOf(batch) {
   const columns = {};
   batch.names.forEach((name, i) => {
     const column = batch.columns[i];
-    let values = valuesOf(column.data);
-    if (column.nulls) values = values.map((v, j) => (column.nulls[j] ? null : v));
-    columns[name] = new Column(values);
+    columns[name] = () => {
+      let values = valuesOf(column.data);
+      if (column.nulls) values = values.map((v, j) => (column.nulls[j] ? null : v));
+      return new Column(values);
+    };
   });
   return new Frame(columns, [...Array(batch.len).keys()]);
 }

@@ -164,8 +164,12 @@ def _lambda_def(l):
 
 
 def _split(column):
-    data = column.bytes.encode("utf-8")
+    text = column.bytes
     offsets = column.offsets
+    if len(offsets) > 1 and offsets[-1] == len(text):
+        # ASCII (byte offsets are character offsets): slice the string itself.
+        return [text[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+    data = text.encode("utf-8")
     return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(len(offsets) - 1)]
 
 
@@ -181,15 +185,20 @@ def _values(data):
     return list(data.value)
 
 
-def frame_of(batch):
-    """A DataFrame of a batch: nulls as None."""
-    columns = {}
-    for name, column in zip(batch.names, batch.columns):
+def _decoder(column):
+    def decode():
         values = _values(column.data)
         if column.nulls is not None:
             values = [None if null else v for v, null in zip(values, column.nulls)]
-        columns[name] = Column(values)
-    return DataFrame(columns, list(range(batch.len)))
+        return Column(values)
+
+    return decode
+
+
+def frame_of(batch):
+    """A DataFrame of a batch, each column decoded when first read; nulls as None."""
+    columns = {name: _decoder(column) for name, column in zip(batch.names, batch.columns)}
+    return DataFrame(columns, range(batch.len))
 
 
 _PLACEHOLDER = {"int": 0, "float": 0.0, "str": "", "boolean": False, "timestamp": 0}

@@ -136,17 +136,29 @@ class Column:
 
 class DataFrame:
     """Named columns of equal length, and for each row the index of the input row it came from
-    (what a transform's output rows map back to)."""
+    (what a transform's output rows map back to). A column may be given as a function that
+    makes it: it is then made on first use only (a lambda pays for the columns it reads)."""
 
     def __init__(self, columns, index=None):
-        self._columns = {name: v if isinstance(v, Column) else Column(v) for name, v in columns.items()}
-        lengths = {len(c) for c in self._columns.values()}
+        self._columns = {
+            name: v if isinstance(v, Column) or callable(v) else Column(v) for name, v in columns.items()
+        }
+        lengths = {len(c) for c in self._columns.values() if isinstance(c, Column)}
         if len(lengths) > 1:
             raise ValueError(f"columns of different lengths: {sorted(lengths)}")
-        n = lengths.pop() if lengths else len(index or [])
-        self.index = list(range(n)) if index is None else list(index)
-        if len(self.index) != n:
-            raise ValueError(f"an index of {len(self.index)} rows for columns of {n}")
+        if index is None:
+            if not lengths:
+                raise ValueError("a DataFrame of lazy columns needs its index")
+            index = range(lengths.pop())
+        self.index = list(index)
+        if lengths and lengths.pop() != len(self.index):
+            raise ValueError(f"an index of {len(self.index)} rows for columns of another length")
+
+    def _column(self, name):
+        column = self._columns[name]
+        if not isinstance(column, Column):
+            column = self._columns[name] = column()
+        return column
 
     def __len__(self):
         return len(self.index)
@@ -161,18 +173,20 @@ class DataFrame:
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            try:
-                return self._columns[key]
-            except KeyError:
-                raise KeyError(f"no column {key!r}; the batch has {self.columns}") from None
+            if key not in self._columns:
+                raise KeyError(f"no column {key!r}; the batch has {self.columns}")
+            return self._column(key)
         if isinstance(key, list) and all(isinstance(k, str) for k in key):
             return DataFrame({k: self[k] for k in key}, self.index)
         mask = key.values if isinstance(key, Column) else list(key)
         if len(mask) != len(self):
             raise ValueError(f"a mask of {len(mask)} values for {len(self)} rows")
         keep = [i for i, m in enumerate(mask) if m]
-        columns = {name: Column(c.values[i] for i in keep) for name, c in self._columns.items()}
-        return DataFrame(columns, [self.index[i] for i in keep])
+
+        def kept(name):
+            return lambda: Column([self._column(name).values[i] for i in keep])
+
+        return DataFrame({name: kept(name) for name in self._columns}, [self.index[i] for i in keep])
 
     def __setitem__(self, name, value):
         column = value if isinstance(value, Column) else Column([value] * len(self))
@@ -183,7 +197,7 @@ class DataFrame:
     def rows(self):
         """The rows as dicts."""
         names = self.columns
-        return [dict(zip(names, values)) for values in zip(*(self._columns[n].values for n in names))]
+        return [dict(zip(names, values)) for values in zip(*(self._column(n).values for n in names))]
 
     def __repr__(self):
         return f"DataFrame({len(self)} rows, columns={self.columns})"
