@@ -904,6 +904,46 @@ fn check_expected_files(case: &str, outputs: &[Output], bless: bool) -> Vec<Stri
     failures
 }
 
+/// Runs `volga materialize-offline` with `wasm` on a case's data and compares each dataset's
+/// history (`volga get-offline`) with the expected files.
+fn offline_failures(case: &str, wasm: &Path, outputs: &[Output]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("data");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(golden_dir().join(case).join("data")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(dir.path().join("volga.toml"), GOLDEN_CONFIG).unwrap();
+    let targets: Vec<&str> = outputs.iter().map(|o| o.dataset).collect();
+    volga_ok(dir.path(), &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")]);
+    let language = wasm.file_stem().unwrap().to_string_lossy().to_string();
+    outputs
+        .iter()
+        .filter_map(|output| {
+            let csv = volga_ok(dir.path(), &["get-offline", output.dataset]);
+            compare_history(case, output.dataset, &csv, &format!("offline ({language})"))
+        })
+        .collect()
+}
+
+/// The golden cases run with the same pipelines written in another language (`guest`).
+fn golden_in(guest_name: &str) {
+    let wasm = guest(guest_name);
+    let mut failures = Vec::new();
+    for (case, reference) in CASES {
+        let outputs = reference(&load(&golden_dir().join(case).join("data")));
+        failures.extend(offline_failures(case, &wasm, &outputs));
+    }
+    println!("golden in {guest_name}: {} cases", CASES.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn golden_histories_are_identical_in_python() {
+    golden_in("golden_python");
+}
+
 /// A CSV history as served or written, in canonical order; compared with the expected file.
 fn compare_history(case: &str, dataset: &str, csv: &str, how: &str) -> Option<String> {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
@@ -923,53 +963,20 @@ fn compare_history(case: &str, dataset: &str, csv: &str, how: &str) -> Option<St
 #[test]
 fn golden_histories_match_the_reference_and_volga() {
     let wasm = guest("golden");
-    let bless = blessing();
     let mut failures = Vec::new();
     let mut compared = 0;
     for (case, reference) in CASES {
-        let folder = golden_dir().join(case);
-        let outputs = reference(&load(&folder.join("data")));
-        // The expected files are the reference's output.
-        for output in &outputs {
-            let header: Vec<String> = output.header.iter().map(|h| h.to_string()).collect();
-            let rows = output.rows.iter().map(|r| r.iter().map(Cell::text).collect()).collect();
-            let text = csv_text(&header, &canonical(&header, rows));
-            let file = folder.join("expected").join(format!("{}.csv", output.dataset));
-            if bless {
-                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                std::fs::write(&file, &text).unwrap();
-            } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-                failures.push(format!(
-                    "{case}: {} differs from the reference (VOLGA_BLESS=1 rewrites it)",
-                    file.display()
-                ));
-            }
-        }
-        // Volga's histories equal the expected files.
-        let dir = tempfile::tempdir().unwrap();
-        let copy = dir.path().join("data");
-        std::fs::create_dir_all(&copy).unwrap();
-        for entry in std::fs::read_dir(folder.join("data")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
-        }
-        std::fs::write(dir.path().join("volga.toml"), GOLDEN_CONFIG).unwrap();
-        let targets: Vec<&str> = outputs.iter().map(|o| o.dataset).collect();
-        volga_ok(
-            dir.path(),
-            &["materialize-offline", wasm.to_str().unwrap(), "--targets", &targets.join(",")],
-        );
-        for output in &outputs {
-            let csv = volga_ok(dir.path(), &["get-offline", output.dataset]);
-            failures.extend(compare_history(case, output.dataset, &csv, "offline"));
-            compared += output.rows.len();
-        }
+        let outputs = reference(&load(&golden_dir().join(case).join("data")));
+        // The expected files are the reference's output; Volga's histories equal them.
+        failures.extend(check_expected_files(case, &outputs, blessing()));
+        failures.extend(offline_failures(case, &wasm, &outputs));
+        compared += outputs.iter().map(|o| o.rows.len()).sum::<usize>();
     }
     for (case, reference, _) in LATE_CASES {
         failures.extend(check_expected_files(
             case,
             &reference(&load(&golden_dir().join(case).join("data"))),
-            bless,
+            blessing(),
         ));
     }
     println!("golden: {} cases, {compared} rows compared", CASES.len());
