@@ -944,6 +944,11 @@ fn golden_histories_are_identical_in_python() {
     golden_in("golden_python");
 }
 
+#[test]
+fn golden_histories_are_identical_in_javascript() {
+    golden_in("golden_js");
+}
+
 /// A CSV history as served or written, in canonical order; compared with the expected file.
 fn compare_history(case: &str, dataset: &str, csv: &str, how: &str) -> Option<String> {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
