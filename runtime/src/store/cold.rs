@@ -48,8 +48,8 @@ pub enum StoreError {
         /// The database.
         location: String,
     },
-    /// The catalog holds something unreadable.
-    #[error("cold store {location}: corrupt catalog entry for `{name}`: {message}")]
+    /// The catalog or a dataset holds something unreadable.
+    #[error("cold store {location}: corrupt entry for `{name}`: {message}")]
     Corrupt {
         /// The database.
         location: String,
@@ -326,7 +326,8 @@ impl ColdStore {
             query = bind_value(query, value);
         }
         let records = query.bind(time).fetch_all(&self.pool).await.map_err(|e| self.sql(e))?;
-        Ok(records.iter().map(|r| decode_row(&meta.schema, r)).max())
+        let rows = records.iter().map(|r| self.decode_row(meta, r)).collect::<Result<Vec<_>, _>>()?;
+        Ok(rows.into_iter().max())
     }
 
     /// Replaces `meta.name`'s history with the staged one and records it in the catalog.
@@ -427,7 +428,8 @@ impl ColdStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        let mut rows: Vec<Row> = records.iter().map(|r| decode_row(&meta.schema, r)).collect();
+        let mut rows: Vec<Row> =
+            records.iter().map(|r| self.decode_row(meta, r)).collect::<Result<_, _>>()?;
         let ts_index = meta.schema.timestamp_index();
         let keys = meta.schema.key_indexes();
         // SQL orders strings by bytes and floats numerically; settle ties by the row order.
@@ -459,27 +461,76 @@ fn bind_value<'q>(query: Query<'q>, value: &Value) -> Query<'q> {
     }
 }
 
-fn decode_row(schema: &Schema, record: &SqliteRow) -> Row {
-    schema
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| {
-            if record.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true) {
-                return Value::Null;
-            }
-            if field.ty.list {
-                // Lists are stored as the JSON text this store wrote.
-                let text = record.get::<&str, _>(i);
-                return crate::online::decode::list_from_text(field.ty, text)
-                    .unwrap_or_else(|e| panic!("cold store column `{}` holds a bad list: {e}", field.name));
-            }
-            match field.ty.scalar {
-                ScalarType::Int | ScalarType::Timestamp => Value::Int(record.get(i)),
-                ScalarType::Float => Value::Float(F64(record.get(i))),
-                ScalarType::Bool => Value::Bool(record.get(i)),
-                ScalarType::Str => Value::str(record.get::<&str, _>(i)),
-            }
-        })
-        .collect()
+impl ColdStore {
+    /// A row of `meta`'s dataset; a list cell that does not parse (the file was edited by
+    /// hand) is a [`StoreError::Corrupt`] naming the dataset and field.
+    fn decode_row(&self, meta: &DatasetMeta, record: &SqliteRow) -> Result<Row, StoreError> {
+        meta.schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                if record.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true) {
+                    return Ok(Value::Null);
+                }
+                if field.ty.list {
+                    // Lists are stored as the JSON text this store wrote.
+                    let text = record.get::<&str, _>(i);
+                    return crate::online::decode::list_from_text(field.ty, text).map_err(|message| {
+                        StoreError::Corrupt {
+                            location: self.location.clone(),
+                            name: meta.name.clone(),
+                            message: format!("field `{}`: {message}", field.name),
+                        }
+                    });
+                }
+                Ok(match field.ty.scalar {
+                    ScalarType::Int | ScalarType::Timestamp => Value::Int(record.get(i)),
+                    ScalarType::Float => Value::Float(F64(record.get(i))),
+                    ScalarType::Bool => Value::Bool(record.get(i)),
+                    ScalarType::Str => Value::str(record.get::<&str, _>(i)),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Field;
+    use crate::value::FieldType;
+
+    #[test]
+    fn lists_round_trip_and_a_corrupt_list_is_an_error_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = ColdStore::open(&dir.path().join("cold.db")).await.unwrap();
+            let field = |name: &str, ty, timestamp| Field { name: name.into(), ty, key: false, timestamp };
+            let schema = Schema {
+                fields: vec![
+                    field("ts", FieldType::required(ScalarType::Timestamp), true),
+                    field("tags", FieldType::list(ScalarType::Str), false),
+                ],
+            };
+            let meta = DatasetMeta {
+                name: "Tagged".into(),
+                pipeline: "p".into(),
+                schema: schema.clone(),
+                lineage: "test".into(),
+                rows: 1,
+                materialized_at: 0,
+            };
+            let row = vec![Value::Int(5), Value::List(vec![Value::str("a"), Value::str("b,\"c\"")].into())];
+            store.begin("Tagged", &schema).await.unwrap();
+            store.append("Tagged", &schema, std::slice::from_ref(&row)).await.unwrap();
+            store.commit(&meta).await.unwrap();
+            assert_eq!(store.history(&meta, None, None).await.unwrap(), vec![row]);
+
+            sqlx::query("UPDATE \"Tagged\" SET \"tags\" = '[1, 2'").execute(&store.pool).await.unwrap();
+            let err = store.history(&meta, None, None).await.unwrap_err().to_string();
+            assert!(err.contains("corrupt entry for `Tagged`: field `tags`"), "{err}");
+        });
+    }
 }
