@@ -63,11 +63,6 @@ impl FieldType {
     pub const fn list(scalar: ScalarType) -> Self {
         FieldType { scalar, nullable: false, list: true }
     }
-
-    /// The type of one item of a list (the type itself for a scalar).
-    pub const fn item(self) -> FieldType {
-        FieldType { scalar: self.scalar, nullable: self.nullable && !self.list, list: false }
-    }
 }
 
 impl fmt::Display for FieldType {

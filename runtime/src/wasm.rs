@@ -11,7 +11,7 @@ mod bindings;
 mod engine;
 mod instance;
 
-pub use batch::{BatchError, batch_from_rows, rows_from_batch};
+pub use batch::{BatchError, batch_from_rows, column_values, rows_from_batch};
 pub use engine::{LoadError, LoadedComponent, WasmHost, WasmLimits};
 pub use instance::{GuestInstance, LambdaError};
 

@@ -124,8 +124,7 @@ fn render_one<'scope>(
                     match node.op {
                         Op::Filter { .. } => nodes[*input].clone().wasm_filter(call),
                         Op::Assign { column, .. } => {
-                            let field =
-                                plan.lambdas[*lambda as usize].output.clone().expect("assign's field");
+                            let field = node.schema.fields[column].clone();
                             nodes[*input].clone().wasm_assign(call, field, column)
                         }
                         _ => nodes[*input].clone().wasm_transform(call, node.schema.clone()),

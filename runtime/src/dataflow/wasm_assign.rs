@@ -6,20 +6,19 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::RowCollection;
 use super::wasm_filter::LambdaCall;
-use crate::schema::Schema;
-use crate::wasm::wire::Batch;
-use crate::wasm::{batch_from_rows, rows_from_batch};
+use crate::schema::Field;
+use crate::wasm::{batch_from_rows, column_values};
 
 /// Computes a field with a guest lambda.
 pub trait WasmAssign<'scope> {
     /// Sets column `column` of each update's row (replacing it, or appending it when `column`
     /// is the row's length) to the lambda's value for the row. Times and diffs pass unchanged;
     /// the lambda is a function of the row, so a retraction gets the value its insertion got.
-    fn wasm_assign(self, call: LambdaCall, field: Schema, column: usize) -> RowCollection<'scope>;
+    fn wasm_assign(self, call: LambdaCall, field: Field, column: usize) -> RowCollection<'scope>;
 }
 
 impl<'scope> WasmAssign<'scope> for RowCollection<'scope> {
-    fn wasm_assign(self, call: LambdaCall, field: Schema, column: usize) -> RowCollection<'scope> {
+    fn wasm_assign(self, call: LambdaCall, field: Field, column: usize) -> RowCollection<'scope> {
         let name = format!("WasmAssign({})", call.name);
         self.inner
             .unary(Pipeline, &name, move |_, _| {
@@ -37,18 +36,12 @@ impl<'scope> WasmAssign<'scope> for RowCollection<'scope> {
                         let mut guest = call.guest.borrow_mut();
                         let result =
                             call.timed(data.len(), || guest.assign(call.lambda, &batch)).and_then(|values| {
-                                let batch = Batch {
-                                    len: data.len() as u32,
-                                    names: vec![field.fields[0].name.clone()],
-                                    columns: vec![values],
-                                };
-                                rows_from_batch(&field, batch)
+                                column_values(&field, values, data.len())
                                     .map_err(|e| guest.bad_output(call.lambda, e.to_string()))
                             });
                         match result {
                             Ok(values) => {
-                                for ((row, _, _), mut value) in data.iter_mut().zip(values) {
-                                    let value = value.pop().expect("one column");
+                                for ((row, _, _), value) in data.iter_mut().zip(values) {
                                     if column == row.len() {
                                         row.push(value);
                                     } else {

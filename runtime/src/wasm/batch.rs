@@ -5,7 +5,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::wire::{Batch, Column, ColumnData, ListColumn, ListItems, StrColumn};
-use crate::schema::Schema;
+use crate::schema::{Field, Schema};
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
 /// A batch from a guest that does not match the schema it must have.
@@ -174,39 +174,49 @@ pub fn rows_from_batch(schema: &Schema, batch: Batch) -> Result<Vec<Row>, BatchE
     let len = batch.len as usize;
     let mut rows: Vec<Row> = (0..len).map(|_| Vec::with_capacity(expected.len())).collect();
     for (field, column) in schema.fields.iter().zip(batch.columns) {
-        let error = |message: String| BatchError::Column { column: field.name.clone(), message };
-        let nulls = match column.nulls {
-            Some(nulls) if nulls.len() != len => {
-                return Err(error(format!("{} null flags for {len} rows", nulls.len())));
-            }
-            Some(nulls) if !field.ty.nullable && nulls.iter().any(|&n| n) => {
-                return Err(error(format!("null in a field of type {}", field.ty)));
-            }
-            other => other,
-        };
-        let values: Vec<Value> = match (field.ty.list, column.data) {
-            (true, ColumnData::List(lists)) => list_values(field.ty.scalar, lists).map_err(error)?,
-            (true, _) => return Err(error(format!("values are not of type {}", field.ty))),
-            (false, ColumnData::List(_)) => {
-                return Err(error(format!("lists in a field of type {}", field.ty)));
-            }
-            (false, data) => scalar_values(field.ty.scalar, data).map_err(error)?,
-        };
-        if values.len() != len {
-            return Err(error(format!("{} values for {len} rows", values.len())));
-        }
-        for (i, (row, value)) in rows.iter_mut().zip(values).enumerate() {
-            let null = nulls.as_ref().is_some_and(|n| n[i]);
-            row.push(if null { Value::Null } else { value });
+        for (row, value) in rows.iter_mut().zip(column_values(field, column, len)?) {
+            row.push(value);
         }
     }
     Ok(rows)
 }
 
+/// Decodes one column of `len` values of `field` (nulls as [`Value::Null`]).
+pub fn column_values(field: &Field, column: Column, len: usize) -> Result<Vec<Value>, BatchError> {
+    let error = |message: String| BatchError::Column { column: field.name.clone(), message };
+    let nulls = match column.nulls {
+        Some(nulls) if nulls.len() != len => {
+            return Err(error(format!("{} null flags for {len} rows", nulls.len())));
+        }
+        Some(nulls) if !field.ty.nullable && nulls.iter().any(|&n| n) => {
+            return Err(error(format!("null in a field of type {}", field.ty)));
+        }
+        other => other,
+    };
+    let mut values: Vec<Value> = match (field.ty.list, column.data) {
+        (true, ColumnData::List(lists)) => list_values(field.ty.scalar, lists).map_err(error)?,
+        (true, _) => return Err(error(format!("values are not of type {}", field.ty))),
+        (false, ColumnData::List(_)) => {
+            return Err(error(format!("lists in a field of type {}", field.ty)));
+        }
+        (false, data) => scalar_values(field.ty.scalar, data).map_err(error)?,
+    };
+    if values.len() != len {
+        return Err(error(format!("{} values for {len} rows", values.len())));
+    }
+    if let Some(nulls) = nulls {
+        for (value, null) in values.iter_mut().zip(nulls) {
+            if null {
+                *value = Value::Null;
+            }
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Field;
 
     fn schema() -> Schema {
         let field = |name: &str, ty| Field { name: name.into(), ty, key: false, timestamp: false };
