@@ -230,23 +230,20 @@ fn build_rust(
         ));
     }
 
-    let route = choose_route();
+    let rustup = rustup_target_installed();
+    let route = if rustup { Route::Rustup } else { Route::Offline };
     let target_dir = cache.join("guest-target");
-    let mut command = match route {
-        Route::Rustup => {
-            log("building with the rustup wasm32-wasip2 target");
-            let mut c = Command::new("cargo");
-            c.args(["build", "--release", "--target", "wasm32-wasip2"]);
-            c
-        }
-        Route::ComponentizePy | Route::ComponentizeJs => unreachable!("choose_route picks a Rust route"),
-        Route::Offline => {
-            let toolchain = OfflineToolchain::prepare(cache, log)?;
-            log("building with the offline toolchain (std is built from source the first time, ~2 min)");
-            let mut c = toolchain.cargo(&cache.join("cargo-home"));
-            c.args(["build", "--release", "-Zbuild-std=std,panic_abort", "--target", "wasm32-wasip2"]);
-            c
-        }
+    let mut command = if rustup {
+        log("building with the rustup wasm32-wasip2 target");
+        let mut c = Command::new("cargo");
+        c.args(["build", "--release", "--target", "wasm32-wasip2"]);
+        c
+    } else {
+        let toolchain = OfflineToolchain::prepare(cache, log)?;
+        log("building with the offline toolchain (std is built from source the first time, ~2 min)");
+        let mut c = toolchain.cargo(&cache.join("cargo-home"));
+        c.args(["build", "--release", "-Zbuild-std=std,panic_abort", "--target", "wasm32-wasip2"]);
+        c
     };
     command
         .arg("--manifest-path")
@@ -269,10 +266,12 @@ fn build_rust(
     Ok(BuildReport { output: output.to_path_buf(), bytes, route })
 }
 
-fn choose_route() -> Route {
+/// Whether Rust guests build with the rustup `wasm32-wasip2` target (else the offline route):
+/// `VOLGA_GUEST_TOOLCHAIN=rustup|offline`, else whether the target is installed.
+fn rustup_target_installed() -> bool {
     match std::env::var("VOLGA_GUEST_TOOLCHAIN").as_deref() {
-        Ok("offline") => return Route::Offline,
-        Ok("rustup") => return Route::Rustup,
+        Ok("offline") => return false,
+        Ok("rustup") => return true,
         _ => {}
     }
     let installed = Command::new("rustup")
@@ -280,5 +279,5 @@ fn choose_route() -> Route {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
         .unwrap_or(false);
-    if installed { Route::Rustup } else { Route::Offline }
+    installed
 }
