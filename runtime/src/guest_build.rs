@@ -274,10 +274,9 @@ fn rustup_target_installed() -> bool {
         Ok("rustup") => return true,
         _ => {}
     }
-    let installed = Command::new("rustup")
+    Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
-        .unwrap_or(false);
-    installed
+        .unwrap_or(false)
 }
