@@ -1,8 +1,11 @@
-//! Volga's benchmark harness. Each scenario prints its figures; none fails on a timing.
+//! Volga's benchmark harness. Each scenario prints its figures, then a table of them against
+//! issue 6's targets; none fails on a timing. `all` runs every scenario, peers included.
 //!
-//! `cargo run --release -p volga-bench -- offline --orders 1000000`
+//! `cargo run --release -p volga-bench -- all`
 
 mod online;
+mod peers;
+mod report;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,9 @@ use volga::plan::{DatasetBody, LambdaKind, Op};
 use volga::sample::{SampleSpec, write_sample};
 use volga::value::Value;
 
+use crate::peers::Peers;
+use crate::report::{Report, Target};
+
 /// mimalloc: the dataflow allocates and frees many small rows; glibc's allocator spent about a
 /// fifth of the offline benchmark's time on them (bench/RESULTS.md).
 #[global_allocator]
@@ -33,6 +39,67 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    /// Every scenario, peers included, then one table of every figure against its target:
+    /// offline over `--orders` (Volga and DuckDB), Volga against Pathway and DuckDB over
+    /// `--peer-orders`, the lambda call cost, online ingest / freshness / lookups / deploy, and
+    /// state size.
+    All {
+        /// Orders of the offline run (Volga and DuckDB).
+        #[arg(long, default_value_t = 10_000_000)]
+        orders: usize,
+        /// Orders of the run with Pathway (it does ~20-50k events/s here).
+        #[arg(long, default_value_t = 1_000_000)]
+        peer_orders: usize,
+        /// Users.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Timely workers (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Runs of each Volga offline variant; the best is reported.
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// Orders ingested live.
+        #[arg(long, default_value_t = 1_000_000)]
+        online_orders: usize,
+        /// A tansu binary, for the Kafka ingest figure (skipped without one).
+        #[arg(long, env = "VOLGA_TANSU")]
+        tansu: Option<PathBuf>,
+        /// Skip the peers (no Python venv needed).
+        #[arg(long)]
+        no_peers: bool,
+        /// The peers' venv (created and filled on first use).
+        #[arg(long, default_value = "target/bench-peers/venv")]
+        venv: PathBuf,
+        /// Working folder.
+        #[arg(long, default_value = "target/bench-all")]
+        dir: PathBuf,
+    },
+    /// Volga, DuckDB and Pathway computing the reference example's features over the same
+    /// generated data, each end to end from CSV.
+    Peers {
+        /// Orders to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: usize,
+        /// Users to generate.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Timely workers (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Runs of Volga; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Peers to run: duckdb, pathway.
+        #[arg(long, value_delimiter = ',', default_value = "duckdb,pathway")]
+        peers: Vec<String>,
+        /// The peers' venv (created and filled on first use).
+        #[arg(long, default_value = "target/bench-peers/venv")]
+        venv: PathBuf,
+        /// Working folder (data, stores, component, peers' output).
+        #[arg(long, default_value = "target/bench-peers")]
+        dir: PathBuf,
+    },
     /// The cost of one guest lambda call: the example's filter over batches of `--rows` rows,
     /// against the same predicate as a native closure over the same rows.
     Lambda {
@@ -109,6 +176,10 @@ enum Scenario {
         /// Seconds per latency run.
         #[arg(long, default_value_t = 5)]
         lookup_secs: u64,
+        /// Requests/s of the 100-key run at the target rate (after the one at
+        /// `--batch-lookup-rate`).
+        #[arg(long, default_value_t = 20_000)]
+        batch_lookup_target_rate: u64,
         /// Working folder (data, stores, component).
         #[arg(long, default_value = "target/bench-online")]
         dir: PathBuf,
@@ -116,14 +187,82 @@ enum Scenario {
 }
 
 fn main() -> Result<()> {
+    let mut report = Report::default();
+    let started = std::time::Instant::now();
     match Cli::parse().scenario {
+        Scenario::All {
+            orders,
+            peer_orders,
+            users,
+            workers,
+            runs,
+            online_orders,
+            tansu,
+            no_peers,
+            venv,
+            dir,
+        } => {
+            let peers = if no_peers { None } else { Some(Peers::install(&venv)?) };
+            let runs = runs.max(1);
+            let cores = workers.unwrap_or_else(num_cores);
+
+            let offline_dir = dir.join("offline");
+            let volga = offline(orders, users, workers, runs, &["rust".into()], &offline_dir, &mut report)?;
+            if let Some(peers) = &peers {
+                let duckdb =
+                    peers.run("duckdb", &offline_dir.join("data"), &dir.join("duckdb-offline.csv"), cores)?;
+                print_peer(&duckdb);
+                report.info(
+                    format!("DuckDB {}, {orders} orders", duckdb.version),
+                    duckdb.events_per_s(),
+                    "events/s",
+                );
+                report.target(
+                    format!("Volga / DuckDB, {orders} orders"),
+                    volga / duckdb.events_per_s(),
+                    "x",
+                    Target::AtLeast(1.0),
+                );
+                let names = ["duckdb".to_string(), "pathway".to_string()];
+                compare_with_peers(
+                    peer_orders,
+                    users,
+                    workers,
+                    runs,
+                    peers,
+                    &names,
+                    &dir.join("peers"),
+                    &mut report,
+                )?;
+            }
+            lambda(1, 200_000, &["rust".into()], &dir, &mut report)?;
+            lambda(1024, 2000, &["rust".into()], &dir, &mut report)?;
+            let online_dir = dir.join("online");
+            let wasm = build_example(&online_dir, "rust")?;
+            let spec = online::OnlineSpec {
+                orders: online_orders,
+                users,
+                workers,
+                tansu,
+                lookup_rate: 20_000,
+                batch_lookup_rate: 2_000,
+                batch_lookup_target_rate: 20_000,
+                lookup_secs: 5,
+            };
+            online::run(&spec, &online_dir, &wasm, &mut report)?;
+            state(10_000_000, workers, &dir.join("state"), &mut report)?;
+        }
+        Scenario::Peers { orders, users, workers, runs, peers, venv, dir } => {
+            let installed = Peers::install(&venv)?;
+            compare_with_peers(orders, users, workers, runs.max(1), &installed, &peers, &dir, &mut report)?;
+        }
         Scenario::Offline { orders, users, workers, runs, languages, dir } => {
-            offline(orders, users, workers, runs.max(1), &languages, &dir)
+            offline(orders, users, workers, runs.max(1), &languages, &dir, &mut report)?;
         }
         Scenario::Lambda { rows, calls, languages, dir } => {
-            lambda(rows.max(1), calls.max(1), &languages, &dir)
+            lambda(rows.max(1), calls.max(1), &languages, &dir, &mut report)?;
         }
-        Scenario::State { events, workers, dir } => state(events, workers, &dir),
+        Scenario::State { events, workers, dir } => state(events, workers, &dir, &mut report)?,
         Scenario::Online {
             orders,
             users,
@@ -131,6 +270,7 @@ fn main() -> Result<()> {
             tansu,
             lookup_rate,
             batch_lookup_rate,
+            batch_lookup_target_rate,
             lookup_secs,
             dir,
         } => {
@@ -142,14 +282,88 @@ fn main() -> Result<()> {
                 tansu,
                 lookup_rate: lookup_rate.max(1),
                 batch_lookup_rate: batch_lookup_rate.max(1),
+                batch_lookup_target_rate: batch_lookup_target_rate.max(1),
                 lookup_secs: lookup_secs.max(1),
             };
-            online::run(&spec, &dir, &wasm)
+            online::run(&spec, &dir, &wasm, &mut report)?;
         }
     }
+    report.print(&format!(
+        "figures against targets ({} cores, {:.0} s in all)",
+        num_cores(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }
 
-fn state(events: usize, workers: Option<usize>, dir: &Path) -> Result<()> {
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn print_peer(run: &peers::PeerRun) {
+    println!(
+        "{} {}: {} events in {:.2}s: {:.0} events/s, {} feature rows",
+        run.peer,
+        run.version,
+        run.events,
+        run.total_s,
+        run.events_per_s(),
+        run.rows_out
+    );
+}
+
+/// Volga (filter in Wasm), then each of `names`, over the same `orders` generated orders.
+#[allow(clippy::too_many_arguments)]
+fn compare_with_peers(
+    orders: usize,
+    users: usize,
+    workers: Option<usize>,
+    runs: usize,
+    peers: &Peers,
+    names: &[String],
+    dir: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let mut local = Report::default();
+    let volga = offline(orders, users, workers, runs, &["rust".into()], dir, &mut local)?;
+    report.info(format!("Volga, {orders} orders (peer run)"), volga, "events/s");
+    let history = dir.join("volga.csv");
+    export_history(&dir.join("volga.toml"), &history)?;
+    for name in names {
+        let features = dir.join(format!("{name}.csv"));
+        let run = peers.run(name, &dir.join("data"), &features, workers.unwrap_or_else(num_cores))?;
+        print_peer(&run);
+        let comparison = peers.compare(&history, &features)?;
+        println!(
+            "{name}: {} of {} feature rows differ from Volga's history{}",
+            comparison.mismatches,
+            comparison.checked,
+            comparison.first_mismatch.map(|m| format!(" (first: {m})")).unwrap_or_default()
+        );
+        let label = match name.as_str() {
+            "pathway" => "Pathway",
+            "duckdb" => "DuckDB",
+            other => other,
+        };
+        report.info(format!("{label} {}, {orders} orders", run.version), run.events_per_s(), "events/s");
+        report.target(
+            format!("{label} feature rows differing from Volga's, {orders} orders"),
+            comparison.mismatches as f64,
+            "rows",
+            Target::AtMost(0.0),
+        );
+        let bound = if name == "pathway" { 50.0 } else { 1.0 };
+        report.target(
+            format!("Volga / {label}, {orders} orders"),
+            volga / run.events_per_s(),
+            "x",
+            Target::AtLeast(bound),
+        );
+    }
+    Ok(())
+}
+
+fn state(events: usize, workers: Option<usize>, dir: &Path, figures: &mut Report) -> Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir.join("data"))?;
     let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/lambdas");
@@ -188,7 +402,40 @@ fn state(events: usize, workers: Option<usize>, dir: &Path) -> Result<()> {
         report.peak_state_rows,
         report.peak_state_rows as f64 / per_hour as f64
     );
+    println!(
+        "peak state {} bytes: {:.1} bytes per row held",
+        report.peak_state_bytes,
+        report.peak_state_bytes as f64 / report.peak_state_rows.max(1) as f64
+    );
+    figures.target(
+        format!("state: rows held by a sliding hour / rows in an hour, {events} events"),
+        report.peak_state_rows as f64 / per_hour as f64,
+        "x",
+        Target::AtMost(2.0),
+    );
     Ok(())
+}
+
+/// Writes the example's history from the cold store of `config` to `out` as CSV.
+fn export_history(config: &Path, out: &Path) -> Result<()> {
+    let config = Config::load(Some(config))?;
+    let path = config.cold_store_path()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = volga::store::ColdStore::open_existing(&path).await?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+        volga::training::export(
+            &store,
+            "OnSaleUserSpentInfo",
+            None,
+            None,
+            volga::training::Format::Csv,
+            &mut file,
+        )
+        .await?;
+        std::io::Write::flush(&mut file)?;
+        anyhow::Ok(())
+    })
 }
 
 /// Builds the reference example written in `language` (`rust`, `python` or `js`).
@@ -204,16 +451,16 @@ fn build_example(dir: &Path, language: &str) -> Result<PathBuf> {
     Ok(wasm)
 }
 
-fn lambda(rows: usize, calls: usize, languages: &[String], dir: &Path) -> Result<()> {
+fn lambda(rows: usize, calls: usize, languages: &[String], dir: &Path, report: &mut Report) -> Result<()> {
     println!("lambda call, {rows} rows per batch, {calls} calls (batch building included for Wasm)");
     println!("{:<20} {:>12} {:>12}", "variant", "us/call", "ns/row");
     for language in languages {
-        lambda_in(rows, calls, language, dir)?;
+        lambda_in(rows, calls, language, dir, report)?;
     }
     Ok(())
 }
 
-fn lambda_in(rows: usize, calls: usize, language: &str, dir: &Path) -> Result<()> {
+fn lambda_in(rows: usize, calls: usize, language: &str, dir: &Path, report: &mut Report) -> Result<()> {
     let wasm = build_example(dir, language)?;
     let (_host, pipeline) = LoadedPipeline::load(&Config::default(), &wasm)?;
     let (lambda, schema, projection) = pipeline
@@ -268,9 +515,29 @@ fn lambda_in(rows: usize, calls: usize, language: &str, dir: &Path) -> Result<()
     for (name, t) in [(format!("filter in {language}"), wasm_time), ("filter native".into(), native_time)] {
         println!("{:<20} {:>12.2} {:>12.1}", name, per_call(t), per_call(t) * 1000.0 / rows as f64);
     }
+    if rows == 1 {
+        report.target(
+            format!("lambda call, 1 row, {language}: fixed cost"),
+            per_call(wasm_time),
+            "us",
+            Target::AtMost(2.0),
+        );
+    } else {
+        report.info(
+            format!("lambda call, {rows} rows, {language}: per row"),
+            per_call(wasm_time) * 1000.0 / rows as f64,
+            "ns",
+        );
+        report.info(
+            format!("lambda call, {rows} rows, native: per row"),
+            per_call(native_time) * 1000.0 / rows as f64,
+            "ns",
+        );
+    }
     Ok(())
 }
 
+/// Returns the events/s of the first language's run (filter in Wasm).
 fn offline(
     orders: usize,
     users: usize,
@@ -278,7 +545,8 @@ fn offline(
     runs: usize,
     languages: &[String],
     dir: &Path,
-) -> Result<()> {
+    report: &mut Report,
+) -> Result<f64> {
     let wasm = build_example(dir, "rust")?;
     let spec = SampleSpec { users, orders, span_ms: 30 * 86_400_000, ..SampleSpec::default() };
     eprintln!("generating {users} users and {orders} orders in {}", dir.display());
@@ -341,7 +609,34 @@ fn offline(
             run.workers
         );
     }
-    Ok(())
+    let first = &results[0].1;
+    let bytes_per_row = first.peak_state_bytes as f64 / first.peak_state_rows.max(1) as f64;
+    println!(
+        "window state at its peak: {} rows, {} bytes, {bytes_per_row:.1} bytes per row held",
+        first.peak_state_rows, first.peak_state_bytes
+    );
+    let volga = rate(first.events_in, first.elapsed);
+    for (name, run) in &results[..results.len() - 1] {
+        report.target(
+            format!("offline, {orders} orders, {name}"),
+            rate(run.events_in, run.elapsed),
+            "events/s",
+            Target::AtLeast(2_000_000.0),
+        );
+        report.target(
+            format!("offline, {orders} orders, {name} / filter native (time)"),
+            run.elapsed.as_secs_f64() / native_run.elapsed.as_secs_f64(),
+            "x",
+            Target::AtMost(1.5),
+        );
+    }
+    report.target(
+        format!("offline, {orders} orders, window state per row held"),
+        bytes_per_row,
+        "bytes",
+        Target::AtMost(100.0),
+    );
+    Ok(volga)
 }
 
 /// The example's one filter lambda as a native closure: `product_type == "ON_SALE"`.

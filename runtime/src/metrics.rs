@@ -113,6 +113,8 @@ pub struct Metrics {
     pub lookup_seconds: Family<LookupLabels, Histogram>,
     /// Input rows held by each pipeline's windows.
     pub state_rows: Family<PipelineLabels, Gauge>,
+    /// Bytes of each pipeline's window state.
+    pub state_bytes: Family<PipelineLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -140,6 +142,7 @@ impl Metrics {
             dataset_watermark: Family::default(),
             lookup_seconds: Family::new_with_constructor(latency_histogram),
             state_rows: Family::default(),
+            state_bytes: Family::default(),
         };
         registry.register("source_rows_in", "Records received from a source", metrics.rows_in.clone());
         registry.register("source_rows_applied", "Rows handed to the dataflow", metrics.rows_applied.clone());
@@ -169,6 +172,11 @@ impl Metrics {
             "state_rows",
             "Input rows held by a pipeline's windows",
             metrics.state_rows.clone(),
+        );
+        registry.register(
+            "state_bytes",
+            "Bytes of a pipeline's window state (queues, kept values, per-key state)",
+            metrics.state_bytes.clone(),
         );
         Metrics { registry, ..metrics }
     }

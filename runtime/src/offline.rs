@@ -144,6 +144,8 @@ pub struct OfflineReport {
     pub elapsed: Duration,
     /// The most input rows the windows held at once.
     pub peak_state_rows: i64,
+    /// The most bytes the windows' state took at once ([`StateRows::bytes`]).
+    pub peak_state_bytes: i64,
 }
 
 /// Runs the pipeline in `wasm` over its offline sources and writes the targets' history.
@@ -173,6 +175,7 @@ pub fn materialize_offline(
         compute_time: computed.elapsed(),
         elapsed: started.elapsed(),
         peak_state_rows: options.state_rows.peak(),
+        peak_state_bytes: options.state_rows.peak_bytes(),
     })
 }
 

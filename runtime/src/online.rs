@@ -322,6 +322,11 @@ impl OnlinePipeline {
         self.state_rows.current()
     }
 
+    /// Bytes its windows' state takes now ([`StateRows::bytes`]).
+    pub fn state_bytes(&self) -> i64 {
+        self.state_rows.bytes()
+    }
+
     /// The error that stopped the pipeline, if one did.
     pub fn failure(&self) -> Option<String> {
         self.failure.message()

@@ -59,6 +59,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     for deployment in state.deployments() {
         let labels = crate::metrics::PipelineLabels { pipeline: deployment.online.name().to_string() };
         state.metrics.state_rows.get_or_create(&labels).set(deployment.online.state_rows());
+        state.metrics.state_bytes.get_or_create(&labels).set(deployment.online.state_bytes());
     }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -1,5 +1,5 @@
 //! State stays bounded by the windows: the rows a sliding hour holds never exceed twice the rows
-//! that fall in one hour, however long the input.
+//! that fall in one hour, however long the input, and each takes a bounded number of bytes.
 
 use volga::config::Config;
 use volga::offline::{OfflineOptions, materialize_sources, read_sources};
@@ -9,7 +9,7 @@ use crate::reference::{self, HOUR};
 use crate::support::{CSV_CONFIG, guest, write_inputs};
 
 #[test]
-fn a_sliding_hour_holds_at_most_twice_an_hours_rows() {
+fn a_sliding_hour_holds_at_most_twice_an_hours_rows_of_bounded_size() {
     let dir = tempfile::tempdir().unwrap();
     // 100 users registered a day early; one order every 100 ms for 6 hours: 36,000 per hour.
     let users: Vec<reference::User> = (0..100)
@@ -50,4 +50,12 @@ fn a_sliding_hour_holds_at_most_twice_an_hours_rows() {
     assert!(peak >= per_hour / 2, "the window must hold about an hour of rows, held {peak}");
     assert!(peak <= 2 * per_hour, "state grew past twice an hour of rows: {peak}");
     assert_eq!(options.state_rows.current(), 0, "every row leaves once the input ends");
+
+    // A held row is one queue entry (time, key id, its values inline, diff: 56 bytes); queues
+    // grow by doubling, so at most twice that per row, plus the 100 keys' own state.
+    let bytes = options.state_rows.peak_bytes();
+    let per_row = bytes as f64 / peak as f64;
+    println!("peak state {bytes} bytes: {per_row:.1} bytes per row held");
+    assert!(per_row >= 56.0, "the state's bytes must count every held row: {per_row:.1} bytes per row");
+    assert!(per_row <= 128.0, "window state takes {per_row:.1} bytes per row held");
 }

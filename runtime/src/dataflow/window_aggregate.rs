@@ -20,9 +20,11 @@
 //! downstream frontiers wait for them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::mem::size_of;
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
+use smallvec::SmallVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
@@ -51,17 +53,25 @@ pub trait WindowAggregate<'scope> {
     fn window_aggregate(self, spec: AggregateSpec, name: &str) -> RowCollection<'scope>;
 }
 
-/// A row waiting to enter or to leave a window: its time there, key, the input value of each
-/// aggregate of the window that reads a field (row counts need none), and diff.
-type Pending = (Time, u32, Vec<Value>, isize);
+/// The input values a window keeps of a row: one per aggregate of the window that reads a
+/// field (row counts need none). Held inline for the common case of one.
+type Values = SmallVec<[Value; 1]>;
+
+/// A row waiting to enter or to leave a window: its time there, key, values, and diff.
+type Pending = (Time, u32, Values, isize);
+
+/// Heap bytes of `values` beyond the entry that holds them.
+fn spilled_bytes(values: &Values) -> usize {
+    if values.spilled() { values.capacity() * size_of::<Value>() } else { 0 }
+}
 
 /// One key's sessions in a session window: the rows of the open session, and those of the
 /// last closed one (which count until the open one closes).
 #[derive(Default)]
 struct Sessions {
-    open: Vec<(Vec<Value>, isize)>,
+    open: Vec<(Values, isize)>,
     closes_at: Time,
-    closed: Vec<(Vec<Value>, isize)>,
+    closed: Vec<(Values, isize)>,
 }
 
 /// The aggregates sharing one window, and the rows waiting to enter or leave it. Enter and
@@ -79,6 +89,8 @@ struct WindowGroup {
     /// stale when the key's session was extended since).
     sessions: HashMap<u32, Sessions>,
     closes: BTreeMap<Time, Vec<u32>>,
+    /// Heap bytes of the values in `enters` and `leaves` that did not fit inline.
+    spilled: usize,
 }
 
 impl WindowGroup {
@@ -87,6 +99,34 @@ impl WindowGroup {
         let leave = self.leaves.front().map(|(t, ..)| *t);
         let close = self.closes.keys().next().copied();
         [enter, leave, close].into_iter().flatten().min()
+    }
+
+    /// Bytes of the rows the group holds: its queues by capacity, values that spilled to the
+    /// heap, and session rows.
+    fn bytes_held(&self) -> usize {
+        let sessions: usize = self
+            .sessions
+            .values()
+            .map(|s| {
+                size_of::<(u32, Sessions)>()
+                    + (s.open.capacity() + s.closed.capacity()) * size_of::<(Values, isize)>()
+                    + s.open.iter().chain(&s.closed).map(|(v, _)| spilled_bytes(v)).sum::<usize>()
+            })
+            .sum();
+        self.enters.capacity() * size_of::<(Option<Time>, Pending)>()
+            + self.leaves.capacity() * size_of::<Pending>()
+            + self.spilled
+            + sessions
+    }
+
+    fn push_enter(&mut self, leave: Option<Time>, pending: Pending) {
+        self.spilled += spilled_bytes(&pending.2);
+        self.enters.push_back((leave, pending));
+    }
+
+    fn push_leave(&mut self, pending: Pending) {
+        self.spilled += spilled_bytes(&pending.2);
+        self.leaves.push_back(pending);
     }
 }
 
@@ -104,6 +144,8 @@ struct State {
     groups: Vec<WindowGroup>,
     touched: Vec<u32>,
     scratch: Vec<Value>,
+    /// Bytes of the per-key state (key, accumulators, index entry), counted as keys appear.
+    key_bytes: usize,
 }
 
 impl State {
@@ -119,6 +161,7 @@ impl State {
                     leaves: VecDeque::new(),
                     sessions: HashMap::new(),
                     closes: BTreeMap::new(),
+                    spilled: 0,
                 }),
             }
         }
@@ -129,6 +172,7 @@ impl State {
             groups,
             touched: Vec::new(),
             scratch: Vec::new(),
+            key_bytes: 0,
         }
     }
 
@@ -151,6 +195,10 @@ impl State {
                 if a.window == Window::Forever { accumulator.never_removing() } else { accumulator }
             })
             .collect();
+        self.key_bytes += size_of::<KeyState>()
+            + size_of::<(Vec<Value>, u32)>()
+            + 2 * key.len() * size_of::<Value>()
+            + self.spec.aggregates.len() * size_of::<Accumulator>();
         self.states.push(KeyState { key: key.clone(), accumulators, current: None, touched_at: None });
         self.keys.insert(key, id);
         id
@@ -198,7 +246,7 @@ impl State {
                 self.touch(id, time);
                 continue;
             }
-            let values: Vec<Value> = self.groups[g]
+            let values: Values = self.groups[g]
                 .aggregates
                 .iter()
                 .filter_map(|&a| {
@@ -219,20 +267,20 @@ impl State {
                 continue;
             };
             if enter > time {
-                self.groups[g].enters.push_back((leave, (enter, id, values, diff)));
+                self.groups[g].push_enter(leave, (enter, id, values, diff));
                 continue;
             }
             self.update(g, id, &values, diff);
             self.touch(id, time);
             if let Some(leave) = leave {
-                self.groups[g].leaves.push_back((leave, id, values, diff));
+                self.groups[g].push_leave((leave, id, values, diff));
             }
         }
     }
 
     /// Adds a row at `time` to the key's open session in group `g`, first closing that session
     /// if the row is `gap` or more after its last row.
-    fn add_to_session(&mut self, g: usize, id: u32, time: Time, gap: Time, values: Vec<Value>, diff: isize) {
+    fn add_to_session(&mut self, g: usize, id: u32, time: Time, gap: Time, values: Values, diff: isize) {
         let due = self.groups[g].sessions.get(&id).is_some_and(|s| !s.open.is_empty() && s.closes_at <= time);
         if due {
             self.close_session(g, id, time);
@@ -277,19 +325,26 @@ impl State {
             .sum()
     }
 
+    /// Bytes of the state: the rows held, and every key's fixed state.
+    fn bytes_held(&self) -> usize {
+        self.key_bytes + self.groups.iter().map(WindowGroup::bytes_held).sum::<usize>()
+    }
+
     /// Applies the rows that enter or leave their windows at `time`.
     fn enter_and_leave(&mut self, time: Time) {
         for g in 0..self.groups.len() {
             while self.groups[g].enters.front().is_some_and(|(_, (t, ..))| *t <= time) {
                 let (leave, (_, id, values, diff)) = self.groups[g].enters.pop_front().expect("non-empty");
+                self.groups[g].spilled -= spilled_bytes(&values);
                 self.update(g, id, &values, diff);
                 self.touch(id, time);
                 if let Some(leave) = leave {
-                    self.groups[g].leaves.push_back((leave, id, values, diff));
+                    self.groups[g].push_leave((leave, id, values, diff));
                 }
             }
             while self.groups[g].leaves.front().is_some_and(|(t, ..)| *t <= time) {
                 let (_, id, values, diff) = self.groups[g].leaves.pop_front().expect("non-empty");
+                self.groups[g].spilled -= spilled_bytes(&values);
                 self.update(g, id, &values, -diff);
                 self.touch(id, time);
             }
@@ -339,7 +394,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                 let mut state = State::new(spec);
                 let mut held = HeldCapability::new();
                 let mut out: Vec<Update> = Vec::new();
-                let mut reported = 0i64;
+                let mut reported = (0i64, 0i64);
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         if let Some(cap) = cap.retain_least(0) {
@@ -379,9 +434,9 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         (a, b) => a.or(b),
                     };
                     held.settle(next);
-                    let rows = state.rows_held() as i64;
-                    state.spec.state_rows.add(rows - reported);
-                    reported = rows;
+                    let held = (state.rows_held() as i64, state.bytes_held() as i64);
+                    state.spec.state_rows.add(held.0 - reported.0, held.1 - reported.1);
+                    reported = held;
                 }
             })
             .as_collection()
