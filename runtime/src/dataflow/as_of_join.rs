@@ -180,18 +180,26 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                                     },
                                 )
                             };
-                            let appended: Vec<Value> = match (matched, spec.how) {
-                                (Some(right_row), _) => {
-                                    spec.right_values.iter().map(|&i| right_row[i].clone()).collect()
-                                }
-                                (None, JoinHow::Left) => spec.missing.clone(),
-                                (None, JoinHow::Inner) => continue,
-                            };
-                            let copies: Vec<Value> =
-                                spec.key_copies.iter().map(|&i| row[i].clone()).collect();
+                            // One reallocation per row: the key copies and right values are
+                            // appended in place.
                             let mut joined = row;
-                            joined.extend(copies);
-                            joined.extend(appended);
+                            match (matched, spec.how) {
+                                (Some(right_row), _) => {
+                                    joined.reserve_exact(spec.key_copies.len() + spec.right_values.len());
+                                    for &i in &spec.key_copies {
+                                        joined.push(joined[i].clone());
+                                    }
+                                    joined.extend(spec.right_values.iter().map(|&i| right_row[i].clone()));
+                                }
+                                (None, JoinHow::Left) => {
+                                    joined.reserve_exact(spec.key_copies.len() + spec.missing.len());
+                                    for &i in &spec.key_copies {
+                                        joined.push(joined[i].clone());
+                                    }
+                                    joined.extend(spec.missing.iter().cloned());
+                                }
+                                (None, JoinHow::Inner) => continue,
+                            }
                             session.give((joined, time, diff));
                         }
                     }

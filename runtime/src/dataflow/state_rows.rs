@@ -2,6 +2,7 @@
 //! takes, now and at most: windows keep the rows still counting (or waiting to), so this
 //! measures that state stays bounded by them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Rows (and their bytes) held in operator state across the workers of a job.
@@ -48,6 +49,35 @@ impl StateRows {
     }
 }
 
+/// What one operator reported to a [`StateRows`]; taken back when the operator is dropped, so
+/// a finished job or stopped pipeline holds nothing.
+#[derive(Debug)]
+pub struct Reported {
+    state_rows: Arc<StateRows>,
+    rows: i64,
+    bytes: i64,
+}
+
+impl Reported {
+    /// Nothing reported yet.
+    pub fn new(state_rows: Arc<StateRows>) -> Self {
+        Reported { state_rows, rows: 0, bytes: 0 }
+    }
+
+    /// The operator now holds `rows` rows in `bytes` bytes.
+    pub fn set(&mut self, rows: i64, bytes: i64) {
+        self.state_rows.add(rows - self.rows, bytes - self.bytes);
+        self.rows = rows;
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        self.set(0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +90,20 @@ mod tests {
         state.add(2, 128);
         assert_eq!((state.current(), state.peak()), (8, 10));
         assert_eq!((state.bytes(), state.peak_bytes()), (512, 640));
+    }
+
+    #[test]
+    fn an_operator_takes_back_what_it_reported_when_dropped() {
+        let state = Arc::new(StateRows::default());
+        let mut first = Reported::new(state.clone());
+        let mut second = Reported::new(state.clone());
+        first.set(3, 300);
+        second.set(2, 100);
+        first.set(1, 400);
+        assert_eq!((state.current(), state.bytes()), (3, 500));
+        drop(first);
+        assert_eq!((state.current(), state.bytes()), (2, 100));
+        drop(second);
+        assert_eq!((state.current(), state.bytes(), state.peak(), state.peak_bytes()), (0, 0, 5, 500));
     }
 }

@@ -1,39 +1,42 @@
 //! Updates held until the frontier passes their time, and the capability that covers them.
 
+use std::collections::VecDeque;
+
 use timely::dataflow::operators::Capability;
 
 use super::Time;
 
-/// Items waiting for their time to become complete.
+/// Items waiting for their time to become complete. A queue: items taken from the front leave
+/// the rest in place (input runs ahead of the frontier, so most items stay for a while).
 pub(crate) struct TimeBuffer<T> {
-    items: Vec<(Time, T)>,
+    items: VecDeque<(Time, T)>,
     sorted: bool,
 }
 
 impl<T> Default for TimeBuffer<T> {
     fn default() -> Self {
-        TimeBuffer { items: Vec::new(), sorted: true }
+        TimeBuffer { items: VecDeque::new(), sorted: true }
     }
 }
 
 impl<T> TimeBuffer<T> {
     pub(crate) fn push(&mut self, time: Time, item: T) {
-        if self.items.last().is_some_and(|(last, _)| *last > time) {
+        if self.items.back().is_some_and(|(last, _)| *last > time) {
             self.sorted = false;
         }
-        self.items.push((time, item));
+        self.items.push_back((time, item));
     }
 
     /// The least pending time.
     pub(crate) fn min_time(&mut self) -> Option<Time> {
         self.sort();
-        self.items.first().map(|(t, _)| *t)
+        self.items.front().map(|(t, _)| *t)
     }
 
     fn sort(&mut self) {
         if !self.sorted {
             // Order within a time does not matter to any operator.
-            self.items.sort_unstable_by_key(|(t, _)| *t);
+            self.items.make_contiguous().sort_unstable_by_key(|(t, _)| *t);
             self.sorted = true;
         }
     }
@@ -46,8 +49,7 @@ impl<T> TimeBuffer<T> {
             None => self.items.len(),
             Some(f) => self.items.partition_point(|(t, _)| *t < f),
         };
-        let rest = self.items.split_off(end);
-        std::mem::replace(&mut self.items, rest)
+        self.items.drain(..end).collect()
     }
 }
 

@@ -29,6 +29,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
+use super::state_rows::Reported;
 use super::{RowCollection, StateRows, Time, Update, frontier_time, key_hash};
 use crate::aggregate::Accumulator;
 use crate::plan::{AggregatePlan, Window};
@@ -394,7 +395,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                 let mut state = State::new(spec);
                 let mut held = HeldCapability::new();
                 let mut out: Vec<Update> = Vec::new();
-                let mut reported = (0i64, 0i64);
+                let mut reported = Reported::new(state.spec.state_rows.clone());
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         if let Some(cap) = cap.retain_least(0) {
@@ -434,9 +435,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         (a, b) => a.or(b),
                     };
                     held.settle(next);
-                    let held = (state.rows_held() as i64, state.bytes_held() as i64);
-                    state.spec.state_rows.add(held.0 - reported.0, held.1 - reported.1);
-                    reported = held;
+                    reported.set(state.rows_held() as i64, state.bytes_held() as i64);
                 }
             })
             .as_collection()
