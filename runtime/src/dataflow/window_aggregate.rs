@@ -28,8 +28,8 @@ use smallvec::SmallVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use super::time_buffer::{HeldCapability, TimeBuffer};
 use super::state_rows::Reported;
+use super::time_buffer::{HeldCapability, TimeBuffer};
 use super::{RowCollection, StateRows, Time, Update, frontier_time, key_hash};
 use crate::aggregate::Accumulator;
 use crate::plan::{AggregatePlan, Window};
@@ -58,8 +58,22 @@ pub trait WindowAggregate<'scope> {
 /// field (row counts need none). Held inline for the common case of one.
 type Values = SmallVec<[Value; 1]>;
 
-/// A row waiting to enter or to leave a window: its time there, key, values, and diff.
-type Pending = (Time, u32, Values, isize);
+/// A row waiting to enter or to leave a window: its time there, key, values, and diff (48
+/// bytes: a window holds many of these).
+type Pending = (Time, u32, Values, i32);
+
+/// `diff` in parts that fit the `i32` a held row keeps: one part, but for multiplicities past
+/// 2^31 at one time.
+fn diff_parts(diff: isize) -> SmallVec<[i32; 1]> {
+    let mut parts = SmallVec::new();
+    let mut rest = diff;
+    while rest != 0 {
+        let part = rest.clamp(-(i32::MAX as isize), i32::MAX as isize) as i32;
+        parts.push(part);
+        rest -= part as isize;
+    }
+    parts
+}
 
 /// Heap bytes of `values` beyond the entry that holds them.
 fn spilled_bytes(values: &Values) -> usize {
@@ -70,9 +84,9 @@ fn spilled_bytes(values: &Values) -> usize {
 /// last closed one (which count until the open one closes).
 #[derive(Default)]
 struct Sessions {
-    open: Vec<(Values, isize)>,
+    open: Vec<(Values, i32)>,
     closes_at: Time,
-    closed: Vec<(Values, isize)>,
+    closed: Vec<(Values, i32)>,
 }
 
 /// The aggregates sharing one window, and the rows waiting to enter or leave it. Enter and
@@ -110,7 +124,7 @@ impl WindowGroup {
             .values()
             .map(|s| {
                 size_of::<(u32, Sessions)>()
-                    + (s.open.capacity() + s.closed.capacity()) * size_of::<(Values, isize)>()
+                    + (s.open.capacity() + s.closed.capacity()) * size_of::<(Values, i32)>()
                     + s.open.iter().chain(&s.closed).map(|(v, _)| spilled_bytes(v)).sum::<usize>()
             })
             .sum();
@@ -215,16 +229,16 @@ impl State {
 
     /// Applies `diff` copies of `values` (one per field-reading aggregate of group `g`) to the
     /// key's accumulators of that group.
-    fn update(&mut self, g: usize, id: u32, values: &[Value], diff: isize) {
+    fn update(&mut self, g: usize, id: u32, values: &[Value], diff: i32) {
         let state = &mut self.states[id as usize];
         let mut values = values.iter();
         for &a in &self.groups[g].aggregates {
             let value = self.spec.aggregates[a].on.map(|_| values.next().expect("one value per field read"));
-            state.accumulators[a].update(value, diff);
+            state.accumulators[a].update(value, diff as isize);
         }
     }
 
-    fn apply_input(&mut self, time: Time, row: Row, diff: isize) {
+    fn apply_input(&mut self, time: Time, row: Row, diff: i32) {
         let id = self.key_id(&row);
         for g in 0..self.groups.len() {
             let window = self.groups[g].window;
@@ -238,10 +252,9 @@ impl State {
                 for &a in &self.groups[g].aggregates {
                     let plan = &self.spec.aggregates[a];
                     match plan.on {
-                        Some(i) if plan.function.is_timed() => {
-                            state.accumulators[a].update(Some(&Accumulator::timed(time, &row[i])), diff)
-                        }
-                        on => state.accumulators[a].update(on.map(|i| &row[i]), diff),
+                        Some(i) if plan.function.is_timed() => state.accumulators[a]
+                            .update(Some(&Accumulator::timed(time, &row[i])), diff as isize),
+                        on => state.accumulators[a].update(on.map(|i| &row[i]), diff as isize),
                     }
                 }
                 self.touch(id, time);
@@ -281,7 +294,7 @@ impl State {
 
     /// Adds a row at `time` to the key's open session in group `g`, first closing that session
     /// if the row is `gap` or more after its last row.
-    fn add_to_session(&mut self, g: usize, id: u32, time: Time, gap: Time, values: Values, diff: isize) {
+    fn add_to_session(&mut self, g: usize, id: u32, time: Time, gap: Time, values: Values, diff: i32) {
         let due = self.groups[g].sessions.get(&id).is_some_and(|s| !s.open.is_empty() && s.closes_at <= time);
         if due {
             self.close_session(g, id, time);
@@ -420,7 +433,14 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                             break;
                         }
                         while let Some((_, (row, diff))) = inputs.next_if(|(t, _)| *t == time) {
-                            state.apply_input(time, row, diff);
+                            let parts = diff_parts(diff);
+                            let last = parts.len().saturating_sub(1);
+                            for &part in &parts[..last] {
+                                state.apply_input(time, row.clone(), part);
+                            }
+                            if let Some(&part) = parts.last() {
+                                state.apply_input(time, row, part);
+                            }
                         }
                         state.enter_and_leave(time);
                         state.emit(time, &mut out);
@@ -439,5 +459,27 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                 }
             })
             .as_collection()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_row_takes_48_bytes() {
+        assert_eq!(size_of::<Pending>(), 48);
+    }
+
+    #[test]
+    fn diffs_split_into_parts_that_sum_to_them() {
+        assert_eq!(diff_parts(1).as_slice(), &[1]);
+        assert_eq!(diff_parts(-3).as_slice(), &[-3]);
+        assert!(diff_parts(0).is_empty());
+        for diff in [i32::MAX as isize + 5, -(i32::MAX as isize) * 3 - 1, 1 << 40] {
+            let parts = diff_parts(diff);
+            assert_eq!(parts.iter().map(|&p| p as isize).sum::<isize>(), diff);
+            assert!(parts.iter().all(|p| p.signum() as isize == diff.signum()));
+        }
     }
 }
