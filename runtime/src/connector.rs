@@ -119,6 +119,40 @@ pub fn open_table_source(
     })
 }
 
+/// Shares one `Arc<str>` between the cells of a column that repeat a value (ids, categories),
+/// so a table of millions of rows holds each distinct string once instead of allocating every
+/// cell. Past [`Interner::LIMIT`] distinct values it stops remembering new ones (a column of
+/// unique values would gain nothing).
+#[derive(Debug, Default)]
+pub struct Interner {
+    strings: std::collections::HashSet<std::sync::Arc<str>>,
+}
+
+impl Interner {
+    /// Distinct strings remembered per column.
+    pub const LIMIT: usize = 1 << 16;
+
+    /// The string value `text`, shared with earlier cells equal to it.
+    pub fn intern(&mut self, text: &str) -> Value {
+        if let Some(shared) = self.strings.get(text) {
+            return Value::Str(shared.clone());
+        }
+        let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
+        if self.strings.len() < Self::LIMIT {
+            self.strings.insert(shared.clone());
+        }
+        Value::Str(shared)
+    }
+}
+
+/// [`parse_cell`], with a plain string cell shared through `interner`.
+pub fn parse_cell_interned(ty: FieldType, text: &str, interner: &mut Interner) -> Result<Value, String> {
+    if ty.scalar == ScalarType::Str && !ty.list && !(text.is_empty() && ty.nullable) {
+        return Ok(interner.intern(text));
+    }
+    parse_cell(ty, text)
+}
+
 /// Parses a textual cell as a value of type `ty`; empty cells are null in optional fields.
 pub fn parse_cell(ty: FieldType, text: &str) -> Result<Value, String> {
     if text.is_empty() && (ty.nullable || ty.scalar != ScalarType::Str) {
@@ -171,6 +205,36 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Ok(1500));
         assert_eq!(parse_timestamp("2024-01-01T01:00:00+01:00"), parse_timestamp("2024-01-01T00:00:00Z"));
         assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn interned_cells_share_one_string_and_parse_like_plain_ones() {
+        let mut interner = Interner::default();
+        let text = FieldType::required(ScalarType::Str);
+        let (Ok(Value::Str(a)), Ok(Value::Str(b))) = (
+            parse_cell_interned(text, "ON_SALE", &mut interner),
+            parse_cell_interned(text, "ON_SALE", &mut interner),
+        ) else {
+            panic!("strings parse as strings");
+        };
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "equal cells share one allocation");
+        let optional = FieldType::optional(ScalarType::Str);
+        for (ty, cell) in
+            [(optional, ""), (text, ""), (optional, "x"), (FieldType::required(ScalarType::Int), "7")]
+        {
+            assert_eq!(parse_cell_interned(ty, cell, &mut interner), parse_cell(ty, cell), "{ty} `{cell}`");
+        }
+        let list = FieldType::list(ScalarType::Str);
+        assert_eq!(parse_cell_interned(list, r#"["a"]"#, &mut interner), parse_cell(list, r#"["a"]"#));
+    }
+
+    #[test]
+    fn an_interner_stops_remembering_past_its_limit() {
+        let mut interner = Interner::default();
+        for i in 0..Interner::LIMIT + 10 {
+            assert_eq!(interner.intern(&i.to_string()), Value::str(&i.to_string()));
+        }
+        assert_eq!(interner.strings.len(), Interner::LIMIT);
     }
 
     #[test]

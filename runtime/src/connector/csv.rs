@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Connector, ConnectorError, TableSource, file_name, parse_cell};
+use super::{Connector, ConnectorError, Interner, TableSource, file_name, parse_cell_interned};
 use crate::config::Config;
 use crate::schema::Schema;
 use crate::value::Row;
@@ -68,16 +68,14 @@ impl TableSource for CsvSource {
             .collect::<Result<_, _>>()?;
         let mut rows = Vec::new();
         let mut record = csv::StringRecord::new();
+        let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
         while reader.read_record(&mut record).map_err(io)? {
             let line = record.position().map_or(0, |p| p.line());
             let mut row = Vec::with_capacity(columns.len());
-            for (field, &column) in schema.fields.iter().zip(&columns) {
+            for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
                 let text = record.get(column).unwrap_or("");
-                let value = parse_cell(field.ty, text).map_err(|message| ConnectorError::Value {
-                    file: file.clone(),
-                    line,
-                    column: field.name.clone(),
-                    message,
+                let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
+                    ConnectorError::Value { file: file.clone(), line, column: field.name.clone(), message }
                 })?;
                 row.push(value);
             }
