@@ -220,9 +220,7 @@ pub fn read_sources(
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
         let mut rows = reader.read_table(&source.name, &dataset, schema)?;
         let time_field = schema.timestamp_index();
-        // Event-time order is all the dataflow needs: its output does not depend on the order
-        // of rows within a time. A stable sort keeps the source's order there.
-        rows.sort_by_key(|row| row[time_field].as_int().unwrap_or(Time::MIN));
+        sort_by_time(&mut rows, time_field);
         let report = SourceReport {
             dataset: dataset.clone(),
             location: reader.locate(&source.name),
@@ -234,6 +232,22 @@ pub fn read_sources(
         out.push(SourceRows { dataset, rows, time_field, report });
     }
     Ok(out)
+}
+
+/// Sorts rows by event time, keeping the source's order within a time (the dataflow's output
+/// does not depend on it, but progress reports and errors read better in file order). Sorts
+/// compact `(time, index)` pairs, then moves each row once: comparing rows in place chases a
+/// pointer per comparison, which made this sort a tenth of a 10M-row job.
+fn sort_by_time(rows: &mut Vec<Row>, time_field: usize) {
+    let mut order: Vec<(Time, usize)> =
+        rows.iter().enumerate().map(|(i, row)| (row[time_field].as_int().unwrap_or(Time::MIN), i)).collect();
+    if order.is_sorted() {
+        return;
+    }
+    order.sort_unstable();
+    let mut sorted = Vec::with_capacity(rows.len());
+    sorted.extend(order.into_iter().map(|(_, i)| std::mem::take(&mut rows[i])));
+    *rows = sorted;
 }
 
 /// Frontier steps: every `epoch_rows`-th time of the largest source, strictly increasing.
@@ -509,4 +523,21 @@ fn spawn_writer(
         runtime.block_on(store.close());
         Ok(written)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    #[test]
+    fn rows_sort_by_time_keeping_file_order_within_a_time() {
+        let row = |t: i64, tag: &str| vec![Value::str(tag), Value::Int(t)];
+        let mut rows = vec![row(3, "a"), row(1, "b"), row(3, "c"), row(2, "d"), row(1, "e")];
+        sort_by_time(&mut rows, 1);
+        assert_eq!(rows, vec![row(1, "b"), row(1, "e"), row(2, "d"), row(3, "a"), row(3, "c")]);
+        let mut sorted = rows.clone();
+        sort_by_time(&mut sorted, 1);
+        assert_eq!(sorted, rows);
+    }
 }

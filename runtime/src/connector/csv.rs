@@ -49,9 +49,12 @@ impl TableSource for CsvSource {
     fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError> {
         let path = self.path(table);
         let file = file_name(&path);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| ConnectorError::Io { file: file.clone(), message: e.to_string() })?;
         let io = |e: csv::Error| ConnectorError::Io { file: file.clone(), message: e.to_string() };
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(&path).map_err(io)?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
         let headers = reader.headers().map_err(io)?.clone();
+        let body_start = reader.position().byte() as usize;
         let columns: Vec<usize> = schema
             .fields
             .iter()
@@ -66,21 +69,159 @@ impl TableSource for CsvSource {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut rows = Vec::new();
-        let mut record = csv::StringRecord::new();
-        let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
-        while reader.read_record(&mut record).map_err(io)? {
-            let line = record.position().map_or(0, |p| p.line());
-            let mut row = Vec::with_capacity(columns.len());
-            for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
-                let text = record.get(column).unwrap_or("");
-                let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
-                    ConnectorError::Value { file: file.clone(), line, column: field.name.clone(), message }
-                })?;
-                row.push(value);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let parts = split_lines(&bytes, body_start, threads);
+        let read = |&(start, end): &(usize, usize)| -> Result<Vec<Row>, ConnectorError> {
+            let part = &bytes[start..end];
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(part);
+            let mut rows = Vec::new();
+            let mut record = csv::StringRecord::new();
+            let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
+            // Errors name the line in the file: the lines before this part, plus its own.
+            let line_of = |record: &csv::StringRecord| {
+                let before = bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
+                before + record.position().map_or(1, |p| p.line())
+            };
+            loop {
+                match reader.read_record(&mut record) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        let before = bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
+                        let line = e.position().map_or(before + 1, |p| before + p.line());
+                        return Err(ConnectorError::Io {
+                            file: file.clone(),
+                            message: format!("line {line}: {e}"),
+                        });
+                    }
+                }
+                let mut row = Vec::with_capacity(columns.len());
+                for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
+                    let text = record.get(column).unwrap_or("");
+                    let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
+                        ConnectorError::Value {
+                            file: file.clone(),
+                            line: line_of(&record),
+                            column: field.name.clone(),
+                            message,
+                        }
+                    })?;
+                    row.push(value);
+                }
+                rows.push(row);
             }
-            rows.push(row);
+            Ok(rows)
+        };
+        if parts.len() == 1 {
+            return read(&parts[0]);
+        }
+        let results: Vec<Result<Vec<Row>, ConnectorError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || read(part))).collect();
+            handles.into_iter().map(|h| h.join().expect("a CSV reader thread panicked")).collect()
+        });
+        let mut rows = Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum());
+        for part in results {
+            rows.extend(part?);
         }
         Ok(rows)
+    }
+}
+
+/// Splits the rows of a CSV file (from byte `start`) into up to `parts` ranges that end at line
+/// ends, to parse them in parallel; one range when the body is small or quoted (a quoted field
+/// may hold a line break, so only the csv reader can tell where such a record ends).
+fn split_lines(bytes: &[u8], start: usize, parts: usize) -> Vec<(usize, usize)> {
+    const MIN_PART: usize = 1 << 20;
+    let body = &bytes[start..];
+    if parts <= 1 || body.len() < 2 * MIN_PART || body.contains(&b'"') {
+        return vec![(start, bytes.len())];
+    }
+    let step = body.len() / parts;
+    let mut ranges = Vec::with_capacity(parts);
+    let mut from = start;
+    for i in 1..parts {
+        let target = (start + i * step).max(from);
+        let Some(newline) = bytes[target..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let to = target + newline + 1;
+        ranges.push((from, to));
+        from = to;
+    }
+    ranges.push((from, bytes.len()));
+    ranges.retain(|(a, b)| a < b);
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use super::*;
+    use crate::schema::Field;
+    use crate::value::{FieldType, ScalarType, Value};
+
+    fn schema() -> Schema {
+        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
+        Schema {
+            fields: vec![
+                field("id", FieldType::required(ScalarType::Str), true, false),
+                field("at", FieldType::required(ScalarType::Timestamp), false, true),
+                field("price", FieldType::optional(ScalarType::Float), false, false),
+            ],
+        }
+    }
+
+    /// `rows` rows (columns in another order than the schema, one extra), big enough to be
+    /// parsed in parallel from 60k rows on.
+    fn write_table(dir: &Path, rows: usize, bad_row: Option<usize>) {
+        let mut text = String::from("price,extra,at,id\n");
+        for i in 0..rows {
+            let price = if bad_row == Some(i) { "not-a-number".to_string() } else { format!("{i}.5") };
+            writeln!(text, "{price},some padding to make the file bigger,{},user{}", 1000 + i, i % 97)
+                .unwrap();
+        }
+        std::fs::write(dir.join("t.csv"), text).unwrap();
+    }
+
+    #[test]
+    fn a_large_table_parses_in_parallel_into_the_rows_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 80_000;
+        write_table(dir.path(), rows, None);
+        let bytes = std::fs::read(dir.path().join("t.csv")).unwrap();
+        assert!(split_lines(&bytes, 18, 2).len() == 2, "the test file must be split");
+        let read = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap();
+        assert_eq!(read.len(), rows);
+        for (i, row) in read.iter().enumerate() {
+            let expected = vec![
+                Value::str(&format!("user{}", i % 97)),
+                Value::Int(1000 + i as i64),
+                Value::float(i as f64 + 0.5),
+            ];
+            assert_eq!(row, &expected, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_bad_cell_in_a_later_part_names_its_line_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_table(dir.path(), 80_000, Some(70_000));
+        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap_err().to_string();
+        // The header is line 1, row i is line i + 2.
+        assert!(error.contains(":70002: column `price`"), "{error}");
+    }
+
+    #[test]
+    fn quoted_files_and_small_files_are_one_part() {
+        let big = format!("a,b\n{}", "1,\"x\ny\"\n".repeat(400_000));
+        assert_eq!(split_lines(big.as_bytes(), 4, 2), vec![(4, big.len())]);
+        let small = "a,b\n1,2\n3,4\n";
+        assert_eq!(split_lines(small.as_bytes(), 4, 2), vec![(4, small.len())]);
+        let plain = format!("a,b\n{}", "1,2\n".repeat(1_000_000));
+        let parts = split_lines(plain.as_bytes(), 4, 3);
+        assert_eq!(parts.len(), 3);
+        assert_eq!((parts[0].0, parts[2].1), (4, plain.len()));
+        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0 && plain.as_bytes()[w[0].1 - 1] == b'\n'));
     }
 }
