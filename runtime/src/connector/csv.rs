@@ -73,27 +73,37 @@ impl TableSource for CsvSource {
         let parts = split_lines(&bytes, body_start, threads);
         let read = |&(start, end): &(usize, usize)| -> Result<Vec<Row>, ConnectorError> {
             let part = &bytes[start..end];
-            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(part);
+            // Flexible, so that record lengths are checked against the header here rather than
+            // against the first record of the part.
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(part);
             let mut rows = Vec::new();
             let mut record = csv::StringRecord::new();
             let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
             // Errors name the line in the file: the lines before this part, plus its own.
-            let line_of = |record: &csv::StringRecord| {
-                let before = bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
-                before + record.position().map_or(1, |p| p.line())
-            };
+            let lines_before = || bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
             loop {
                 match reader.read_record(&mut record) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
-                        let before = bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
-                        let line = e.position().map_or(before + 1, |p| before + p.line());
-                        return Err(ConnectorError::Io {
-                            file: file.clone(),
-                            message: format!("line {line}: {e}"),
-                        });
+                        let line = lines_before() + e.position().map_or(1, csv::Position::line);
+                        let message = match e.kind() {
+                            csv::ErrorKind::Utf8 { err, .. } => format!("line {line}: invalid UTF-8 ({err})"),
+                            _ => format!("line {line}: {e}"),
+                        };
+                        return Err(ConnectorError::Io { file: file.clone(), message });
                     }
+                }
+                if record.len() != headers.len() {
+                    let line = lines_before() + record.position().map_or(1, csv::Position::line);
+                    return Err(ConnectorError::Io {
+                        file: file.clone(),
+                        message: format!(
+                            "line {line}: {} fields where the header has {}",
+                            record.len(),
+                            headers.len()
+                        ),
+                    });
                 }
                 let mut row = Vec::with_capacity(columns.len());
                 for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
@@ -101,7 +111,7 @@ impl TableSource for CsvSource {
                     let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
                         ConnectorError::Value {
                             file: file.clone(),
-                            line: line_of(&record),
+                            line: lines_before() + record.position().map_or(1, csv::Position::line),
                             column: field.name.clone(),
                             message,
                         }
@@ -210,6 +220,18 @@ mod tests {
         let error = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap_err().to_string();
         // The header is line 1, row i is line i + 2.
         assert!(error.contains(":70002: column `price`"), "{error}");
+    }
+
+    #[test]
+    fn a_short_record_in_a_later_part_is_an_error_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write_table(dir.path(), 80_000, None);
+        let path = dir.path().join("t.csv");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("1.5,only three,2000\n");
+        std::fs::write(&path, text).unwrap();
+        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap_err().to_string();
+        assert!(error.contains("line 80002: 3 fields where the header has 4"), "{error}");
     }
 
     #[test]
