@@ -1,9 +1,12 @@
 //! Rows from JSON objects, as the streaming sources receive them: fields by name, extra fields
 //! ignored, timestamps as integer milliseconds or RFC 3339 strings.
 
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use crate::connector::parse_timestamp;
+use crate::connector::{Interner, parse_timestamp};
 use crate::schema::Schema;
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
@@ -36,6 +39,166 @@ pub fn row_from_object(schema: &Schema, object: &Map<String, Json>) -> Result<Ro
             })
         })
         .collect()
+}
+
+/// Decodes one JSON object, as text, into a row of `schema`, or says what is wrong with it: the
+/// same rows and reasons as [`row_from_json`] over the parsed text, but a well-formed object is
+/// read straight into the row, with no `serde_json::Value` built, and its string cells shared
+/// through `interners` (one per field of `schema`). Anything unusual (a missing or mistyped
+/// field, a list, a timestamp as text it cannot read) takes the general path, which names the
+/// problem.
+pub fn row_from_json_bytes(schema: &Schema, bytes: &[u8], interners: &mut [Interner]) -> Result<Row, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let fast = RowSeed { schema, interners }.deserialize(&mut deserializer).and_then(|row| {
+        deserializer.end()?;
+        Ok(row)
+    });
+    if let Ok(Some(row)) = fast {
+        return Ok(row);
+    }
+    let json: Json = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    row_from_json(schema, &json)
+}
+
+/// Reads an object into a row; `None` when the general path must decide.
+struct RowSeed<'s> {
+    schema: &'s Schema,
+    interners: &'s mut [Interner],
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Option<Row>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = Option<Row>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let fields = &self.schema.fields;
+        // Per field: not seen, or what its last occurrence held (`None`: not readable here).
+        let mut slots: Vec<Option<Option<Value>>> = vec![None; fields.len()];
+        while let Some(index) = map.next_key_seed(FieldName(self.schema))? {
+            match index {
+                Some(i) => {
+                    let seed = FieldSeed { ty: fields[i].ty, interner: &mut self.interners[i] };
+                    slots[i] = Some(map.next_value_seed(seed)?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let mut row = Vec::with_capacity(fields.len());
+        for (field, slot) in fields.iter().zip(slots) {
+            match slot {
+                Some(Some(value)) => row.push(value),
+                None if field.ty.nullable => row.push(Value::Null),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(row))
+    }
+}
+
+/// A key of the object: the index of the schema field it names, if any.
+struct FieldName<'s>(&'s Schema);
+
+impl<'de> DeserializeSeed<'de> for FieldName<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for FieldName<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.fields.iter().position(|f| f.name == name))
+    }
+}
+
+/// One field's value: `Some` when it is exactly what `ty` takes, `None` for the general path.
+struct FieldSeed<'i> {
+    ty: FieldType,
+    interner: &'i mut Interner,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a value of type {}", self.ty)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.ty.nullable.then_some(Value::Null))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok((!self.ty.list && self.ty.scalar == ScalarType::Bool).then_some(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(match (self.ty.list, self.ty.scalar) {
+            (false, ScalarType::Int | ScalarType::Timestamp) => Some(Value::Int(v)),
+            (false, ScalarType::Float) => Some(Value::Float(F64(v as f64))),
+            _ => None,
+        })
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) if !self.ty.list && self.ty.scalar == ScalarType::Float => {
+                Ok(Some(Value::Float(F64(v as f64))))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok((!self.ty.list && self.ty.scalar == ScalarType::Float).then_some(Value::Float(F64(v))))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(match (self.ty.list, self.ty.scalar) {
+            (false, ScalarType::Str) => Some(self.interner.intern(v)),
+            (false, ScalarType::Timestamp) => parse_timestamp(v.trim()).ok().map(Value::Int),
+            _ => None,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
 /// A non-null JSON value as a value of type `ty` (an array for a list), or what was expected.
@@ -119,6 +282,75 @@ mod tests {
         assert_eq!(row, vec![Value::str("a"), Value::Int(5), Value::float(2.0), Value::Null]);
         let row = row_from_json(&schema(), &json!({"id": "a", "at": "1970-01-01T00:00:01Z", "price": 0.1}));
         assert_eq!(row.unwrap()[1], Value::Int(1000));
+    }
+
+    /// The general path: parse, then decode the `Value`.
+    fn general(schema: &Schema, text: &str) -> Result<Row, String> {
+        let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        row_from_json(schema, &json)
+    }
+
+    #[test]
+    fn text_decodes_exactly_as_parsed_json_does() {
+        let mut with_list = schema();
+        with_list.fields.push(Field {
+            name: "tags".into(),
+            ty: FieldType::list(ScalarType::Str),
+            key: false,
+            timestamp: false,
+        });
+        let texts = [
+            r#"{"id": "a", "at": 5, "price": 2.5}"#,
+            r#"{"price": 2, "id": "a", "at": 5, "other": [1, {"x": null}], "note": "n"}"#,
+            r#"{"id": "a\u00e9\"", "at": 5, "price": -0.0, "note": null}"#,
+            r#"{"id": "a", "at": "1970-01-01T00:00:01Z", "price": 1e300}"#,
+            r#"{"id": "a", "at": 5, "price": 18446744073709551615}"#,
+            r#"{"id": "a", "at": 9223372036854775808, "price": 1}"#,
+            r#"{"id": "a", "at": 5.0, "price": 1}"#,
+            r#"{"id": "a", "at": "noon", "price": 1}"#,
+            r#"{"id": 7, "at": 1, "price": 1}"#,
+            r#"{"id": null, "at": 1, "price": 1}"#,
+            r#"{"id": "a", "price": 1}"#,
+            r#"{"id": "a", "at": 1, "price": "1"}"#,
+            r#"{"id": "a", "at": 1, "price": 1, "id": "b"}"#,
+            r#"{"id": 1, "at": 1, "price": 1, "id": "b"}"#,
+            r#"{"id": "a", "at": 1, "price": 1, "note": {"deep": [1]}}"#,
+            r#"{"id": "a", "at": 1, "price": true}"#,
+            r#"[1, 2]"#,
+            r#""text""#,
+            r#"{"id": "a", "at": 1, "price": 1"#,
+            r#"{"id": "a", "at": 1, "price": 1} trailing"#,
+        ];
+        for text in texts {
+            let mut interners: Vec<Interner> = schema().fields.iter().map(|_| Interner::default()).collect();
+            assert_eq!(
+                row_from_json_bytes(&schema(), text.as_bytes(), &mut interners),
+                general(&schema(), text),
+                "{text}"
+            );
+        }
+        for text in [
+            r#"{"id": "a", "at": 1, "price": 1, "tags": ["x", "y"]}"#,
+            r#"{"id": "a", "at": 1, "price": 1, "tags": [1]}"#,
+        ] {
+            let mut interners: Vec<Interner> = with_list.fields.iter().map(|_| Interner::default()).collect();
+            assert_eq!(
+                row_from_json_bytes(&with_list, text.as_bytes(), &mut interners),
+                general(&with_list, text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn well_formed_rows_share_their_strings() {
+        let mut interners: Vec<Interner> = schema().fields.iter().map(|_| Interner::default()).collect();
+        let mut decode =
+            |text: &str| row_from_json_bytes(&schema(), text.as_bytes(), &mut interners).unwrap();
+        let (first, second) =
+            (decode(r#"{"id": "ab", "at": 1, "price": 1}"#), decode(r#"{"at": 2, "id": "ab", "price": 3}"#));
+        let (Value::Str(a), Value::Str(b)) = (&first[0], &second[0]) else { panic!("strings") };
+        assert!(std::sync::Arc::ptr_eq(a, b), "the second row reuses the first row's string");
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::time::Duration;
 use rdkafka::Message;
 use rdkafka::consumer::BaseConsumer;
 
-use super::decode::row_from_json;
+use super::decode::row_from_json_bytes;
 use super::source::{OnlineSource, Origin, Record};
+use crate::connector::Interner;
 
 /// Messages taken per batch at most.
 const BATCH: usize = 4096;
@@ -18,6 +19,8 @@ const BATCH: usize = 4096;
 pub(crate) fn consume(consumer: BaseConsumer, source: Arc<OnlineSource>, stop: Arc<AtomicBool>) {
     let mut records = Vec::with_capacity(BATCH);
     let mut last_error: Option<String> = None;
+    // Shared strings of the source's string fields, for as long as the consumer runs.
+    let mut interners: Vec<Interner> = source.schema.fields.iter().map(|_| Interner::default()).collect();
     while !stop.load(Ordering::Acquire) {
         let mut timeout = Duration::from_millis(100);
         while records.len() < BATCH {
@@ -26,9 +29,7 @@ pub(crate) fn consume(consumer: BaseConsumer, source: Arc<OnlineSource>, stop: A
                 Some(Ok(message)) => {
                     let origin = Origin::Kafka { partition: message.partition(), offset: message.offset() };
                     let payload = message.payload().unwrap_or_default();
-                    let row = serde_json::from_slice(payload)
-                        .map_err(|e| format!("not JSON: {e}"))
-                        .and_then(|json| row_from_json(&source.schema, &json))
+                    let row = row_from_json_bytes(&source.schema, payload, &mut interners)
                         .map_err(|reason| (reason, String::from_utf8_lossy(payload).into_owned()));
                     records.push(Record { partition: message.partition().max(0) as usize, origin, row });
                 }

@@ -12,35 +12,43 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use serde_json::value::RawValue;
 use serde_json::{Value as JsonValue, json};
 
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
-use crate::online::decode::row_from_json;
+use crate::connector::Interner;
+use crate::online::decode::row_from_json_bytes;
 use crate::online::{Offer, Origin, Record};
 
-fn parse_body(body: &[u8]) -> ApiResult<Vec<JsonValue>> {
-    match serde_json::from_slice::<JsonValue>(body) {
-        Ok(JsonValue::Array(items)) => Ok(items),
-        Ok(item) => Ok(vec![item]),
-        Err(first) => {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-            text.lines()
-                .enumerate()
-                .filter(|(_, line)| !line.trim().is_empty())
-                .map(|(n, line)| {
-                    serde_json::from_str(line).map_err(|e| {
-                        if n == 0 {
-                            ApiError::BadRequest(format!("invalid JSON: {first}"))
-                        } else {
-                            ApiError::BadRequest(format!("invalid JSON on line {}: {e}", n + 1))
-                        }
-                    })
-                })
-                .collect()
+fn parse_body(body: &[u8]) -> ApiResult<Vec<&RawValue>> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) if raw.get().starts_with('[') => {
+            serde_json::from_str(raw.get()).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
         }
+        Ok(raw) => Ok(vec![raw]),
+        Err(first) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| {
+                serde_json::from_str(line).map_err(|e| {
+                    if n == 0 {
+                        ApiError::BadRequest(format!("invalid JSON: {first}"))
+                    } else {
+                        ApiError::BadRequest(format!("invalid JSON on line {}: {e}", n + 1))
+                    }
+                })
+            })
+            .collect(),
     }
+}
+
+/// A record as dead letters keep it: compact JSON.
+fn compact(item: &RawValue) -> String {
+    serde_json::from_str::<JsonValue>(item.get())
+        .map_or_else(|_| item.get().to_string(), |json| json.to_string())
 }
 
 /// `POST /v1/ingest/{source}`.
@@ -84,17 +92,20 @@ pub(super) async fn ingest(
             failed.online.failure().unwrap_or_default()
         )));
     }
-    let items = parse_body(&body?)?;
+    let body = body?;
+    let items = parse_body(&body)?;
     let request = state.requests.fetch_add(1, Ordering::Relaxed);
     let mut total = Offer::default();
     for source in http {
+        let mut interners: Vec<Interner> = source.schema.fields.iter().map(|_| Interner::default()).collect();
         let records = items
             .iter()
             .enumerate()
             .map(|(index, item)| Record {
                 partition: 0,
                 origin: Origin::Http { request, index },
-                row: row_from_json(&source.schema, item).map_err(|reason| (reason, item.to_string())),
+                row: row_from_json_bytes(&source.schema, item.get().as_bytes(), &mut interners)
+                    .map_err(|reason| (reason, compact(item))),
             })
             .collect();
         let offer = source.offer(records);
