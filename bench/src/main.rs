@@ -389,7 +389,10 @@ fn state(events: usize, workers: Option<usize>, dir: &Path, figures: &mut Report
     )?;
     let config = Config::load(Some(&dir.join("volga.toml")))?;
     let options = OfflineOptions { targets: vec!["HourCounts".into()], workers, ..OfflineOptions::default() };
-    let report = materialize_offline(&config, &wasm, &options)?;
+    let report = {
+        let _batch = volga::allocator::keep_freed_memory();
+        materialize_offline(&config, &wasm, &options)?
+    };
     let per_hour = 3_600_000 / step;
     println!(
         "\nstate: {} events, one every {step} ms, through a sliding hour on {} workers in {:.1}s",
@@ -568,6 +571,8 @@ fn offline(
         variants.push((format!("filter in {language}"), built, HashMap::new()));
     }
     variants.push(("filter native".into(), wasm.clone(), native));
+    // As `volga materialize-offline` does: a batch job keeps the memory it frees.
+    let _batch = volga::allocator::keep_freed_memory();
     let mut results: Vec<(String, OfflineReport)> = Vec::new();
     for (name, wasm, native_filters) in variants {
         let options = OfflineOptions { workers, native_filters, ..OfflineOptions::default() };

@@ -57,9 +57,15 @@ pub fn run(cli: Cli) -> Result<()> {
     let config = || Config::load(cli.config.as_deref());
     match cli.command {
         Command::Build(args) => build::run(args, &config()?),
-        Command::MaterializeOffline(args) => materialize::run(args, &config()?),
+        Command::MaterializeOffline(args) => {
+            let _batch = volga::allocator::keep_freed_memory();
+            materialize::run(args, &config()?)
+        }
         Command::GetOffline(args) => get_offline::run(args, &config()?),
-        Command::TrainingSet(args) => training_set::run(args, &config()?),
+        Command::TrainingSet(args) => {
+            let _batch = volga::allocator::keep_freed_memory();
+            training_set::run(args, &config()?)
+        }
         Command::Serve(args) => serve::run(args, config()?),
         Command::Deploy(args) => deploy::run(args),
         Command::GetOnline(args) => get_online::run(args),

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod allocator;
 pub mod config;
 pub mod connector;
 pub mod dataflow;
