@@ -180,25 +180,22 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                                     },
                                 )
                             };
-                            // One reallocation per row: the key copies and right values are
-                            // appended in place.
-                            let mut joined = row;
-                            match (matched, spec.how) {
-                                (Some(right_row), _) => {
-                                    joined.reserve_exact(spec.key_copies.len() + spec.right_values.len());
-                                    for &i in &spec.key_copies {
-                                        joined.push(joined[i].clone());
-                                    }
-                                    joined.extend(spec.right_values.iter().map(|&i| right_row[i].clone()));
-                                }
-                                (None, JoinHow::Left) => {
-                                    joined.reserve_exact(spec.key_copies.len() + spec.missing.len());
-                                    for &i in &spec.key_copies {
-                                        joined.push(joined[i].clone());
-                                    }
-                                    joined.extend(spec.missing.iter().cloned());
-                                }
+                            let matched = match (matched, spec.how) {
                                 (None, JoinHow::Inner) => continue,
+                                (matched, _) => matched,
+                            };
+                            // One reallocation per row: the key copies and the right values (or
+                            // what a left join puts for them) are appended in place.
+                            let mut joined = row;
+                            joined.reserve_exact(spec.key_copies.len() + spec.right_values.len());
+                            for &i in &spec.key_copies {
+                                joined.push(joined[i].clone());
+                            }
+                            match matched {
+                                Some(right_row) => {
+                                    joined.extend(spec.right_values.iter().map(|&i| right_row[i].clone()))
+                                }
+                                None => joined.extend(spec.missing.iter().cloned()),
                             }
                             session.give((joined, time, diff));
                         }

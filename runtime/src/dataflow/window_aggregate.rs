@@ -104,7 +104,9 @@ struct WindowGroup {
     /// stale when the key's session was extended since).
     sessions: HashMap<u32, Sessions>,
     closes: BTreeMap<Time, Vec<u32>>,
-    /// Heap bytes of the values in `enters` and `leaves` that did not fit inline.
+    /// Rows in the sessions of every key (open and last closed).
+    session_rows: usize,
+    /// Heap bytes of the held values (queues and sessions) that did not fit inline.
     spilled: usize,
 }
 
@@ -116,22 +118,19 @@ impl WindowGroup {
         [enter, leave, close].into_iter().flatten().min()
     }
 
-    /// Bytes of the rows the group holds: its queues by capacity, values that spilled to the
-    /// heap, and session rows.
+    /// Input rows held: waiting to count, counting until a later time, or in a session.
+    fn rows_held(&self) -> usize {
+        self.enters.len() + self.leaves.len() + self.session_rows
+    }
+
+    /// Bytes of the rows the group holds: its queues by capacity, session rows and keys, and
+    /// values that spilled to the heap. Kept by counters, so reading it costs no scan.
     fn bytes_held(&self) -> usize {
-        let sessions: usize = self
-            .sessions
-            .values()
-            .map(|s| {
-                size_of::<(u32, Sessions)>()
-                    + (s.open.capacity() + s.closed.capacity()) * size_of::<(Values, i32)>()
-                    + s.open.iter().chain(&s.closed).map(|(v, _)| spilled_bytes(v)).sum::<usize>()
-            })
-            .sum();
         self.enters.capacity() * size_of::<(Option<Time>, Pending)>()
             + self.leaves.capacity() * size_of::<Pending>()
+            + self.session_rows * size_of::<(Values, i32)>()
+            + self.sessions.len() * size_of::<(u32, Sessions)>()
             + self.spilled
-            + sessions
     }
 
     fn push_enter(&mut self, leave: Option<Time>, pending: Pending) {
@@ -176,6 +175,7 @@ impl State {
                     leaves: VecDeque::new(),
                     sessions: HashMap::new(),
                     closes: BTreeMap::new(),
+                    session_rows: 0,
                     spilled: 0,
                 }),
             }
@@ -300,10 +300,13 @@ impl State {
             self.close_session(g, id, time);
         }
         let closes_at = time.saturating_add(gap);
-        let sessions = self.groups[g].sessions.entry(id).or_default();
+        let group = &mut self.groups[g];
+        group.session_rows += 1;
+        group.spilled += spilled_bytes(&values);
+        let sessions = group.sessions.entry(id).or_default();
         sessions.open.push((values, diff));
         sessions.closes_at = closes_at;
-        self.groups[g].closes.entry(closes_at).or_default().push(id);
+        group.closes.entry(closes_at).or_default().push(id);
     }
 
     /// Closes the key's open session at `time`: its rows start counting, the previous closed
@@ -315,6 +318,9 @@ impl State {
         for (values, diff) in &previous {
             self.update(g, id, values, -diff);
         }
+        let group = &mut self.groups[g];
+        group.session_rows -= previous.len();
+        group.spilled -= previous.iter().map(|(values, _)| spilled_bytes(values)).sum::<usize>();
         for (values, diff) in &open {
             self.update(g, id, values, *diff);
         }
@@ -326,17 +332,9 @@ impl State {
         self.groups.iter().filter_map(WindowGroup::next_event).min()
     }
 
-    /// Input rows held: waiting to count, counting in a window that drops them later, or in a
-    /// session.
+    /// Input rows held by every window.
     fn rows_held(&self) -> usize {
-        self.groups
-            .iter()
-            .map(|g| {
-                g.enters.len()
-                    + g.leaves.len()
-                    + g.sessions.values().map(|s| s.open.len() + s.closed.len()).sum::<usize>()
-            })
-            .sum()
+        self.groups.iter().map(WindowGroup::rows_held).sum()
     }
 
     /// Bytes of the state: the rows held, and every key's fixed state.

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
+use smallvec::SmallVec;
 
 use crate::connector::{Interner, parse_timestamp};
 use crate::schema::Schema;
@@ -84,7 +85,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let fields = &self.schema.fields;
         // Per field: not seen, or what its last occurrence held (`None`: not readable here).
-        let mut slots: Vec<Option<Option<Value>>> = vec![None; fields.len()];
+        let mut slots: SmallVec<[Option<Option<Value>>; 8]> = smallvec::smallvec![None; fields.len()];
         while let Some(index) = map.next_key_seed(FieldName(self.schema))? {
             match index {
                 Some(i) => {
