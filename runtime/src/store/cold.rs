@@ -19,6 +19,11 @@ use crate::value::{F64, Row, ScalarType, Value};
 /// SQLite's default limit on bound parameters per statement is 32766.
 const MAX_BINDS: usize = 30_000;
 
+/// The page cache of a connection appending to a live history, in KiB (negative: a size, not
+/// a page count). A key's newest rows share an index page, so this holds the pages being
+/// written for about 16k keys.
+const LIVE_CACHE_PRAGMA: &str = "PRAGMA cache_size = -65536";
+
 /// A cold-store failure.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -244,6 +249,13 @@ impl ColdStore {
         let per_statement = (MAX_BINDS / width).max(1);
         let staging = quote(table);
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        if count_for.is_some() {
+            // A live history is indexed while it grows, and its rows land all over the index:
+            // keep the index pages in memory (1M rows of the reference example: 292k -> 424k
+            // events/s end to end). Staged histories are indexed once, at commit, where a
+            // small cache sorts faster.
+            sqlx::query(LIVE_CACHE_PRAGMA).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
+        }
         for chunk in rows.chunks(per_statement) {
             let row_params = format!("({})", vec!["?"; width].join(","));
             let sql = format!("INSERT INTO {staging} VALUES {}", vec![row_params; chunk.len()].join(","));
