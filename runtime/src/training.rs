@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+use serde::{Serialize, Serializer};
 use thiserror::Error;
 
 use crate::connector::{parse_cell, parse_timestamp};
@@ -81,6 +82,49 @@ pub fn row_json(schema: &Schema, row: &Row) -> serde_json::Value {
     serde_json::Value::Object(
         schema.fields.iter().zip(row).map(|(f, v)| (f.name.clone(), json_value(v))).collect(),
     )
+}
+
+/// A value serialized as [`json_value`] writes it, without building a `serde_json::Value`.
+pub struct JsonCell<'a>(pub &'a Value);
+
+impl Serialize for JsonCell<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(v) => serializer.serialize_i64(*v),
+            Value::Float(F64(v)) if v.is_finite() => serializer.serialize_f64(*v),
+            Value::Float(F64(v)) => serializer.serialize_str(&format_float(*v)),
+            Value::Str(text) => serializer.serialize_str(text),
+            Value::List(items) => serializer.collect_seq(items.iter().map(JsonCell)),
+        }
+    }
+}
+
+/// A row serialized as [`row_json`] writes it (fields in name order), without building a
+/// `serde_json::Value`. `order` is [`name_order`] of the row's schema.
+pub struct JsonRow<'a> {
+    /// The row's schema.
+    pub schema: &'a Schema,
+    /// The schema's field indexes by field name.
+    pub order: &'a [usize],
+    /// The row.
+    pub row: &'a Row,
+}
+
+impl Serialize for JsonRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer
+            .collect_map(self.order.iter().map(|&i| (&self.schema.fields[i].name, JsonCell(&self.row[i]))))
+    }
+}
+
+/// The indexes of `schema`'s fields, ordered by field name (the order of a JSON object's
+/// fields in [`row_json`]).
+pub fn name_order(schema: &Schema) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..schema.fields.len()).collect();
+    order.sort_by(|&a, &b| schema.fields[a].name.cmp(&schema.fields[b].name));
+    order
 }
 
 /// Writes the history rows with `start <= ts < end` to `out`.
@@ -240,4 +284,65 @@ pub async fn training_set(
     }
     writer.flush().map_err(|e| ReadError::Output { file: out_name.clone(), message: e.to_string() })?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Field;
+    use crate::value::{FieldType, ScalarType};
+
+    fn field(name: &str, scalar: ScalarType, nullable: bool, list: bool) -> Field {
+        Field { name: name.into(), ty: FieldType { scalar, nullable, list }, key: false, timestamp: false }
+    }
+
+    #[test]
+    fn rows_serialize_straight_to_the_json_of_row_json() {
+        let schema = Schema {
+            fields: vec![
+                field("user", ScalarType::Str, false, false),
+                field("at", ScalarType::Timestamp, false, false),
+                field("b_avg", ScalarType::Float, true, false),
+                field("a_tags", ScalarType::Str, false, true),
+                field("ok", ScalarType::Bool, false, false),
+            ],
+        };
+        let order = name_order(&schema);
+        let tags = |items: Vec<Value>| Value::List(items.into());
+        for row in [
+            vec![
+                Value::str("u\"1"),
+                Value::Int(5),
+                Value::float(0.1),
+                tags(vec![Value::str("x")]),
+                Value::Bool(true),
+            ],
+            vec![Value::str(""), Value::Int(-7), Value::Null, tags(Vec::new()), Value::Bool(false)],
+            vec![
+                Value::str("é\n"),
+                Value::Int(i64::MAX),
+                Value::float(f64::NAN),
+                tags(Vec::new()),
+                Value::Bool(true),
+            ],
+            vec![
+                Value::str("k"),
+                Value::Int(0),
+                Value::float(f64::NEG_INFINITY),
+                tags(Vec::new()),
+                Value::Bool(true),
+            ],
+            vec![
+                Value::str("k"),
+                Value::Int(0),
+                Value::float(1e300),
+                tags(vec![Value::Null]),
+                Value::Bool(true),
+            ],
+        ] {
+            let direct =
+                serde_json::to_string(&JsonRow { schema: &schema, order: &order, row: &row }).unwrap();
+            assert_eq!(direct, row_json(&schema, &row).to_string());
+        }
+    }
 }

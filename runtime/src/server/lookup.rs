@@ -8,8 +8,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use serde::Deserialize;
-use serde_json::{Map, Value as JsonValue, json};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value as JsonValue};
 
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
@@ -17,8 +17,8 @@ use crate::connector::parse_cell;
 use crate::metrics::LookupLabels;
 use crate::online::decode::value_from_json;
 use crate::schema::Schema;
-use crate::training::row_json;
-use crate::value::Value;
+use crate::training::{JsonRow, name_order};
+use crate::value::{Row, Value};
 
 /// The body of a lookup.
 #[derive(Debug, Deserialize)]
@@ -75,7 +75,7 @@ pub fn parse_keys(
 pub(super) async fn lookup(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<JsonValue>> {
+) -> ApiResult<Json<LookupResponse>> {
     let started = Instant::now();
     let body = body?;
     let request: LookupRequest = serde_json::from_slice(&body)
@@ -128,17 +128,43 @@ pub(super) async fn lookup(
             (Some(time), rows, "point_in_time")
         }
     };
-    let rows: Vec<JsonValue> =
-        rows.iter().map(|r| r.as_ref().map_or(JsonValue::Null, |r| row_json(&served.schema, r))).collect();
     state
         .metrics
         .lookup_seconds
         .get_or_create(&LookupLabels { kind: kind.into() })
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(json!({
-        "dataset": request.dataset,
-        "as_of": as_of,
-        "watermark": watermark,
-        "rows": rows,
-    })))
+    let order = name_order(&served.schema);
+    Ok(Json(LookupResponse {
+        as_of,
+        dataset: request.dataset,
+        rows: RowsJson { schema: served.schema, order, rows },
+        watermark,
+    }))
+}
+
+/// The answer of a lookup, serialized straight from the rows (fields in name order, as a
+/// `serde_json::Value` object would have them).
+#[derive(Serialize)]
+pub struct LookupResponse {
+    as_of: Option<i64>,
+    dataset: String,
+    rows: RowsJson,
+    watermark: Option<i64>,
+}
+
+/// The rows of a lookup, `null` for a key without one.
+struct RowsJson {
+    schema: Schema,
+    order: Vec<usize>,
+    rows: Vec<Option<Row>>,
+}
+
+impl Serialize for RowsJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .map(|row| row.as_ref().map(|row| JsonRow { schema: &self.schema, order: &self.order, row })),
+        )
+    }
 }

@@ -6,6 +6,10 @@
 //! that watermark, under a write lock that lookups share for reading, so a lookup never mixes
 //! rows of two watermarks. After a publish to watermark `W`, a key's row is its latest row with
 //! time `< W` — the dataset's value as of `W - 1`, final.
+//!
+//! Lookups read a copy of each dataset's rows in memory, loaded from sled when the dataset is
+//! first used and changed under the same lock as sled: a key costs a hash lookup, not a walk
+//! of sled's tree and a decode.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,7 +43,31 @@ pub struct HotStore {
     db: sled::Db,
     meta: sled::Tree,
     location: String,
-    publish: RwLock<()>,
+    /// Each dataset's rows and watermark as sled holds them, for the datasets used since the
+    /// store was opened. Its write lock is held while sled changes.
+    memory: RwLock<HashMap<String, Latest>>,
+}
+
+/// A dataset's rows, by encoded key, and its watermark.
+#[derive(Default)]
+struct Latest {
+    watermark: Option<Time>,
+    rows: HashMap<Vec<u8>, Row>,
+}
+
+impl Latest {
+    fn answer(&self, keys: &[Vec<Value>]) -> Lookup {
+        let mut buffer = Vec::new();
+        let rows = keys
+            .iter()
+            .map(|key| {
+                buffer.clear();
+                codec::encode(key.iter(), &mut buffer);
+                self.rows.get(buffer.as_slice()).cloned()
+            })
+            .collect();
+        Lookup { watermark: self.watermark, rows }
+    }
 }
 
 fn tree_name(dataset: &str) -> String {
@@ -57,7 +85,7 @@ impl HotStore {
         let err = |source| HotStoreError { location: location.clone(), source };
         let db = sled::Config::new().path(path).flush_every_ms(Some(200)).open().map_err(err)?;
         let meta = db.open_tree("meta").map_err(err)?;
-        Ok(HotStore { db, meta, location, publish: RwLock::new(()) })
+        Ok(HotStore { db, meta, location, memory: RwLock::new(HashMap::new()) })
     }
 
     fn err(&self, source: sled::Error) -> HotStoreError {
@@ -66,10 +94,29 @@ impl HotStore {
 
     /// Forgets everything about `dataset`: its rows and watermark (before it is recomputed).
     pub fn reset(&self, dataset: &str) -> Result<(), HotStoreError> {
-        let _guard = self.publish.write().expect("hot store lock");
+        let mut memory = self.memory.write().expect("hot store lock");
+        memory.remove(dataset);
         self.db.drop_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
         self.meta.remove(watermark_key(dataset)).map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// `dataset` as sled holds it: its rows and watermark.
+    fn load(&self, dataset: &str) -> Result<Latest, HotStoreError> {
+        let tree = self.db.open_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
+        let watermark = self
+            .meta
+            .get(watermark_key(dataset))
+            .map_err(|e| self.err(e))?
+            .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes));
+        let mut rows = HashMap::new();
+        for entry in tree.iter() {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            if let Some(row) = codec::decode(&value) {
+                rows.insert(key.to_vec(), row);
+            }
+        }
+        Ok(Latest { watermark, rows })
     }
 
     /// Applies `rows` of `dataset` (every row with a time in `[previous watermark, watermark)`,
@@ -97,37 +144,41 @@ impl HotStore {
         }
         let mut batch = sled::Batch::default();
         let mut buffer = Vec::new();
-        for (key, row) in latest {
+        for (key, row) in &latest {
             buffer.clear();
             codec::encode(row.iter(), &mut buffer);
-            batch.insert(key, buffer.as_slice());
+            batch.insert(key.as_slice(), buffer.as_slice());
         }
         let tree = self.db.open_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
-        let _guard = self.publish.write().expect("hot store lock");
+        let mut memory = self.memory.write().expect("hot store lock");
         tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.meta.insert(watermark_key(dataset), &watermark.to_be_bytes()).map_err(|e| self.err(e))?;
+        match memory.get_mut(dataset) {
+            Some(held) => {
+                held.rows.extend(latest.into_iter().map(|(key, row)| (key, row.clone())));
+                held.watermark = Some(watermark);
+            }
+            // First use since the store opened: sled now holds everything, this publish too.
+            None => {
+                let loaded = self.load(dataset)?;
+                memory.insert(dataset.to_string(), loaded);
+            }
+        }
         Ok(())
     }
 
     /// The latest rows of `dataset` for `keys` (each the key fields' values, in schema order),
     /// with the watermark they are valid at.
     pub fn lookup(&self, dataset: &str, keys: &[Vec<Value>]) -> Result<Lookup, HotStoreError> {
-        let tree = self.db.open_tree(tree_name(dataset)).map_err(|e| self.err(e))?;
-        let _guard = self.publish.read().expect("hot store lock");
-        let watermark = self
-            .meta
-            .get(watermark_key(dataset))
-            .map_err(|e| self.err(e))?
-            .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes));
-        let mut rows = Vec::with_capacity(keys.len());
-        let mut buffer = Vec::new();
-        for key in keys {
-            buffer.clear();
-            codec::encode(key.iter(), &mut buffer);
-            let found = tree.get(&buffer).map_err(|e| self.err(e))?;
-            rows.push(found.and_then(|bytes| codec::decode(&bytes)));
+        if let Some(held) = self.memory.read().expect("hot store lock").get(dataset) {
+            return Ok(held.answer(keys));
         }
-        Ok(Lookup { watermark, rows })
+        let mut memory = self.memory.write().expect("hot store lock");
+        if !memory.contains_key(dataset) {
+            let loaded = self.load(dataset)?;
+            memory.insert(dataset.to_string(), loaded);
+        }
+        Ok(memory[dataset].answer(keys))
     }
 
     /// The watermark of `dataset`, if it was ever published.
@@ -157,5 +208,31 @@ mod tests {
         assert_eq!(found.rows, vec![Some(row("b", 4, 1.0)), None, Some(row("a", 7, 3.0))]);
         store.reset("d").unwrap();
         assert_eq!(store.lookup("d", &[key("a")]).unwrap().rows, vec![None]);
+    }
+
+    #[test]
+    fn a_reopened_store_answers_from_what_sled_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |k: &str| vec![Value::str(k)];
+        {
+            let store = HotStore::open(dir.path()).unwrap();
+            store.publish("d", &[0], 1, &[row("a", 5, 2.0), row("b", 4, 1.0)], 6).unwrap();
+            // Another dataset published before this one is first read.
+            store.publish("e", &[0], 1, &[row("a", 1, 7.0)], 2).unwrap();
+        }
+        let store = HotStore::open(dir.path()).unwrap();
+        // First use is a lookup: loaded from sled.
+        let found = store.lookup("d", &[key("a"), key("b")]).unwrap();
+        assert_eq!(
+            found,
+            Lookup { watermark: Some(6), rows: vec![Some(row("a", 5, 2.0)), Some(row("b", 4, 1.0))] }
+        );
+        // First use is a publish: sled's rows and the new ones.
+        store.publish("e", &[0], 1, &[row("b", 3, 1.5)], 4).unwrap();
+        let found = store.lookup("e", &[key("a"), key("b")]).unwrap();
+        assert_eq!(
+            found,
+            Lookup { watermark: Some(4), rows: vec![Some(row("a", 1, 7.0)), Some(row("b", 3, 1.5))] }
+        );
     }
 }
