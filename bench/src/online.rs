@@ -361,6 +361,9 @@ pub fn run(spec: &OnlineSpec, dir: &Path, wasm: &Path, report: &mut Report) -> R
                 }
             }
             producer.flush(Duration::from_secs(60))?;
+            // The broker's own ceiling: a bare consumer that only reads the topic.
+            let ceiling = bare_consume_rate(brokers, topic, all.len())?;
+            println!("kafka broker ceiling: a bare consumer reads the topic at {ceiling:.0} messages/s");
             let _ = std::fs::remove_dir_all(dir.join("hot"));
             let _ = std::fs::remove_file(dir.join("cold.db"));
             let kafka = format!("kind = \"kafka\"\nbrokers = \"{brokers}\"");
@@ -381,6 +384,7 @@ pub fn run(spec: &OnlineSpec, dir: &Path, wasm: &Path, report: &mut Report) -> R
                 "events/s",
                 Target::AtLeast(1_000_000.0),
             );
+            report.info("Kafka broker ceiling (a bare consumer reading the topic)", ceiling, "events/s");
             running.stop().await?;
         }
         anyhow::Ok(())
@@ -421,4 +425,31 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Messages per second a consumer that does nothing else reads `messages` messages of `topic`
+/// (both partitions, from the start) at: what the broker serves, whoever consumes.
+fn bare_consume_rate(brokers: &str, topic: &str, messages: usize) -> Result<f64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "volga-bench-bare")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..2 {
+        partitions.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&partitions)?;
+    let started = Instant::now();
+    let mut read = 0;
+    while read < messages {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(_)) => read += 1,
+            Some(Err(e)) => bail!("bare consumer: {e}"),
+            None => bail!("bare consumer: nothing for 10 s after {read} of {messages} messages"),
+        }
+    }
+    Ok(read as f64 / started.elapsed().as_secs_f64())
 }
