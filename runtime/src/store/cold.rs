@@ -24,6 +24,12 @@ const MAX_BINDS: usize = 30_000;
 /// written for about 16k keys.
 const LIVE_CACHE_PRAGMA: &str = "PRAGMA cache_size = -65536";
 
+/// The page cache of a connection building a history's index: SQLite's default, 2 MB. The
+/// sorter sizes its runs by the cache, and larger runs sorted slower here (an 8.5M-row index:
+/// 5.3 s with 2 MB, 10-11 s with 64 MB). Set again on each build, since a pooled connection
+/// may have appended to a live history before.
+const INDEX_CACHE_PRAGMA: &str = "PRAGMA cache_size = -2000";
+
 /// A cold-store failure.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -358,6 +364,7 @@ impl ColdStore {
         index_columns.push(quote(meta.schema.timestamp_name()));
         let schema = serde_json::to_string(&meta.schema).expect("schemas serialize");
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        sqlx::query(INDEX_CACHE_PRAGMA).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
         for statement in [
             format!("DROP TABLE IF EXISTS {table}"),
             format!("ALTER TABLE {staging} RENAME TO {table}"),
