@@ -308,37 +308,15 @@ mod tests {
             ],
         };
         let order = name_order(&schema);
-        let tags = |items: Vec<Value>| Value::List(items.into());
+        let row = |user: &str, at: i64, avg: Value, tags: Vec<Value>, ok: bool| {
+            vec![Value::str(user), Value::Int(at), avg, Value::List(tags.into()), Value::Bool(ok)]
+        };
         for row in [
-            vec![
-                Value::str("u\"1"),
-                Value::Int(5),
-                Value::float(0.1),
-                tags(vec![Value::str("x")]),
-                Value::Bool(true),
-            ],
-            vec![Value::str(""), Value::Int(-7), Value::Null, tags(Vec::new()), Value::Bool(false)],
-            vec![
-                Value::str("é\n"),
-                Value::Int(i64::MAX),
-                Value::float(f64::NAN),
-                tags(Vec::new()),
-                Value::Bool(true),
-            ],
-            vec![
-                Value::str("k"),
-                Value::Int(0),
-                Value::float(f64::NEG_INFINITY),
-                tags(Vec::new()),
-                Value::Bool(true),
-            ],
-            vec![
-                Value::str("k"),
-                Value::Int(0),
-                Value::float(1e300),
-                tags(vec![Value::Null]),
-                Value::Bool(true),
-            ],
+            row("u\"1", 5, Value::float(0.1), vec![Value::str("x")], true),
+            row("", -7, Value::Null, Vec::new(), false),
+            row("é\n", i64::MAX, Value::float(f64::NAN), Vec::new(), true),
+            row("k", 0, Value::float(f64::NEG_INFINITY), Vec::new(), true),
+            row("k", 0, Value::float(1e300), vec![Value::Null], true),
         ] {
             let direct =
                 serde_json::to_string(&JsonRow { schema: &schema, order: &order, row: &row }).unwrap();

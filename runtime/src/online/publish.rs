@@ -129,23 +129,13 @@ fn publish(target: &mut Target, stores: &Stores) -> Result<(), String> {
         return Ok(());
     }
     let later = if frontier < Time::MAX { target.pending.split_off(&frontier) } else { BTreeMap::new() };
-    let mut ready: Vec<Row> = std::mem::replace(&mut target.pending, later).into_values().flatten().collect();
-    // A key's rows next to each other, in time order: the live history's key/time index then
-    // takes them as runs of neighbouring entries, not one descent to a random page per row
-    // (the SQLite thread spent most of an ingest profile in those descents).
-    let keys = target.schema.key_indexes();
-    let time = target.schema.timestamp_index();
-    ready.sort_unstable_by(|a, b| {
-        keys.iter()
-            .map(|&k| a[k].cmp(&b[k]))
-            .find(|order| order.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a[time].cmp(&b[time]))
-    });
+    let ready: Vec<Row> = std::mem::replace(&mut target.pending, later).into_values().flatten().collect();
     stores
         .runtime
         .block_on(stores.cold.append_live(&target.name, &target.schema, &ready))
         .map_err(|e| format!("dataset `{}`: {e}", target.name))?;
+    let keys = target.schema.key_indexes();
+    let time = target.schema.timestamp_index();
     stores
         .hot
         .publish(&target.name, &keys, time, &ready, frontier)
