@@ -140,6 +140,10 @@ pub struct OfflineReport {
     pub read_time: Duration,
     /// Dataflow and cold-store writes.
     pub compute_time: Duration,
+    /// Of that, the cold-store writer inserting history rows (alongside the dataflow).
+    pub insert_time: Duration,
+    /// Of that, committing the histories once the dataflow is done (building their index).
+    pub commit_time: Duration,
     /// The whole job.
     pub elapsed: Duration,
     /// The most input rows the windows held at once.
@@ -163,16 +167,18 @@ pub fn materialize_offline(
     let workers = options.workers.unwrap_or_else(|| config.workers());
     let source_reports = sources.iter().map(|s| s.report.clone()).collect();
     let computed = Instant::now();
-    let (events_in, written) =
+    let (events_in, writes) =
         materialize_sources(&pipeline, sources, &targets, workers, &store_path, options)?;
     Ok(OfflineReport {
         pipeline: pipeline.plan.name.clone(),
         sources: source_reports,
         events_in,
-        written,
+        written: writes.written,
         workers,
         read_time,
         compute_time: computed.elapsed(),
+        insert_time: writes.insert_time,
+        commit_time: writes.commit_time,
         elapsed: started.elapsed(),
         peak_state_rows: options.state_rows.peak(),
         peak_state_bytes: options.state_rows.peak_bytes(),
@@ -270,7 +276,7 @@ type SinkMessage = (usize, Vec<Row>);
 
 /// Runs `pipeline` over `sources` (each in event-time order; any order within a time) on
 /// `workers` workers and writes the `targets`' history to the cold store at `store_path`.
-/// Returns the rows fed and `(dataset, rows written)`.
+/// Returns the rows fed and what was written.
 pub fn materialize_sources(
     pipeline: &LoadedPipeline,
     sources: Vec<SourceRows>,
@@ -278,7 +284,7 @@ pub fn materialize_sources(
     workers: usize,
     store_path: &Path,
     options: &OfflineOptions,
-) -> Result<(u64, Vec<(String, u64)>), OfflineError> {
+) -> Result<(u64, Writes), OfflineError> {
     let plan = pipeline.plan.clone();
     let native_filters = options.native_filters.clone();
     let state_rows = options.state_rows.clone();
@@ -457,7 +463,18 @@ pub fn materialize_sources(
     Ok((fed, written))
 }
 
-type WriterResult = Result<Vec<(String, u64)>, OfflineError>;
+/// What the cold-store writer did.
+#[derive(Clone, Debug, Default)]
+pub struct Writes {
+    /// `(dataset, rows of history written)`.
+    pub written: Vec<(String, u64)>,
+    /// Time spent inserting rows.
+    pub insert_time: Duration,
+    /// Time spent committing (and indexing) the histories.
+    pub commit_time: Duration,
+}
+
+type WriterResult = Result<Writes, OfflineError>;
 
 /// The thread that appends sink output to the cold store and commits each target at the end.
 fn spawn_writer(
@@ -498,8 +515,11 @@ fn spawn_writer(
     Ok(std::thread::spawn(move || {
         let mut buffers: Vec<Vec<Row>> = vec![Vec::new(); metas.len()];
         let mut counts = vec![0u64; metas.len()];
-        let flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
+        let mut writes = Writes::default();
+        let mut flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
+            let started = Instant::now();
             runtime.block_on(store.append(&metas[target].name, &metas[target].schema, rows))?;
+            writes.insert_time += started.elapsed();
             rows.clear();
             Ok(())
         };
@@ -514,14 +534,15 @@ fn spawn_writer(
             flush(target, rows)?;
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        let mut written = Vec::new();
+        let started = Instant::now();
         for (meta, count) in metas.iter().zip(counts) {
             let meta = DatasetMeta { rows: count as i64, materialized_at: now, ..meta.clone() };
             runtime.block_on(store.commit(&meta))?;
-            written.push((meta.name.clone(), count));
+            writes.written.push((meta.name.clone(), count));
         }
         runtime.block_on(store.close());
-        Ok(written)
+        writes.commit_time = started.elapsed();
+        Ok(writes)
     }))
 }
 

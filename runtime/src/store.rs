@@ -5,6 +5,7 @@
 mod codec;
 mod cold;
 mod hot;
+mod sqlite_insert;
 
 pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
 pub use hot::{HotStore, HotStoreError, Lookup};

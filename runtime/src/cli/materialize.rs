@@ -61,4 +61,9 @@ pub fn print_report(report: &OfflineReport) {
         report.compute_time.as_secs_f64(),
         report.workers
     );
+    println!(
+        "  of compute+write: inserting history {:.2}s (alongside the dataflow), committing and indexing {:.2}s",
+        report.insert_time.as_secs_f64(),
+        report.commit_time.as_secs_f64()
+    );
 }

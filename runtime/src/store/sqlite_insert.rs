@@ -1,0 +1,198 @@
+//! Appending rows to a history through SQLite's C API: one prepared single-row `INSERT`, each
+//! row's values bound straight from the row, all rows in one transaction.
+//!
+//! This is the cold store's write path, and the one hot loop of it. Going through sqlx cost a
+//! statement of 3,000 rows' placeholders per 30,000 values, an argument vector per statement,
+//! an encode call, a lock and a clear per value, and a statement journal (a multi-row statement
+//! may fail half way); here a row costs its binds and one step. The connection is sqlx's own,
+//! held locked (`LockedSqliteHandle`) so its worker thread makes no call on it meanwhile.
+
+#![allow(unsafe_code)]
+
+use std::borrow::Borrow;
+use std::ffi::{CStr, CString, c_int};
+use std::ptr::{self, NonNull};
+
+use libsqlite3_sys as ffi;
+
+use crate::value::{F64, Row, Value};
+
+/// A SQLite failure, with SQLite's message.
+#[derive(Debug)]
+pub(super) struct SqliteFailure(pub String);
+
+/// What to do with an open connection in one transaction: rows for a table, and optionally the
+/// catalog's row count of a dataset to raise by their number.
+pub(super) struct Append<'a, R> {
+    /// Statements run before the transaction (pragmas).
+    pub before: &'a [&'a str],
+    /// `INSERT INTO "table" VALUES (?, ...)`, one placeholder per field.
+    pub insert: &'a str,
+    /// The rows, each as wide as the insert's placeholders.
+    pub rows: &'a [R],
+    /// The dataset whose catalog row count to raise, in the same transaction.
+    pub count_for: Option<&'a str>,
+}
+
+/// Runs `append` on the connection `db` in one transaction. On failure the transaction is rolled
+/// back, and the error says whether the connection is usable again (out of any transaction).
+///
+/// # Safety
+/// `db` must be an open connection no other thread uses until this returns.
+pub(super) unsafe fn append<R: Borrow<Row>>(
+    db: NonNull<ffi::sqlite3>,
+    append: &Append<'_, R>,
+) -> Result<(), (SqliteFailure, bool)> {
+    let db = db.as_ptr();
+    // SAFETY (for every block below): `db` is open and ours for the call (the caller's
+    // contract); statements are finalized by `Statement`'s drop before this returns.
+    for statement in append.before {
+        unsafe { exec(db, statement) }.map_err(|e| (e, true))?;
+    }
+    unsafe { exec(db, "BEGIN") }.map_err(|e| (e, true))?;
+    let result = unsafe { insert_all(db, append) }.and_then(|()| unsafe { exec(db, "COMMIT") });
+    match result {
+        Ok(()) => Ok(()),
+        Err(failure) => {
+            // A failed COMMIT may leave the transaction open (SQLITE_BUSY): roll it back, and
+            // report the connection unusable if that did not end it.
+            if unsafe { ffi::sqlite3_get_autocommit(db) } == 0 {
+                let _ = unsafe { exec(db, "ROLLBACK") };
+            }
+            let usable = unsafe { ffi::sqlite3_get_autocommit(db) } != 0;
+            Err((failure, usable))
+        }
+    }
+}
+
+unsafe fn insert_all<R: Borrow<Row>>(
+    db: *mut ffi::sqlite3,
+    append: &Append<'_, R>,
+) -> Result<(), SqliteFailure> {
+    let insert = unsafe { Statement::prepare(db, append.insert) }?;
+    for row in append.rows {
+        for (i, value) in row.borrow().iter().enumerate() {
+            // SAFETY: the statement is live; text is bound with SQLITE_STATIC, and the row
+            // outlives the step (every parameter is bound again for the next row, and the
+            // statement is finalized before the rows are released).
+            unsafe { insert.bind(i as c_int + 1, value) }?;
+        }
+        unsafe { insert.step_done() }?;
+    }
+    drop(insert);
+    if let Some(name) = append.count_for {
+        let update =
+            unsafe { Statement::prepare(db, "UPDATE _volga_datasets SET rows = rows + ? WHERE name = ?") }?;
+        unsafe {
+            update.check(ffi::sqlite3_bind_int64(update.raw, 1, append.rows.len() as i64))?;
+            update.bind_text(2, name)?;
+            update.step_done()?;
+        }
+    }
+    Ok(())
+}
+
+unsafe fn exec(db: *mut ffi::sqlite3, sql: &str) -> Result<(), SqliteFailure> {
+    let sql = CString::new(sql).map_err(|_| SqliteFailure(format!("statement with a NUL byte: {sql}")))?;
+    // SAFETY: `db` is open; the statement text is NUL-terminated; no callback.
+    let code = unsafe { ffi::sqlite3_exec(db, sql.as_ptr(), None, ptr::null_mut(), ptr::null_mut()) };
+    if code == ffi::SQLITE_OK { Ok(()) } else { Err(unsafe { failure(db) }) }
+}
+
+/// The connection's last error.
+unsafe fn failure(db: *mut ffi::sqlite3) -> SqliteFailure {
+    // SAFETY: `db` is open; SQLite returns a NUL-terminated message it owns.
+    let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) };
+    SqliteFailure(message.to_string_lossy().into_owned())
+}
+
+/// A prepared statement, finalized when dropped.
+struct Statement {
+    db: *mut ffi::sqlite3,
+    raw: *mut ffi::sqlite3_stmt,
+}
+
+impl Statement {
+    unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Statement, SqliteFailure> {
+        let mut raw = ptr::null_mut();
+        let length = c_int::try_from(sql.len()).map_err(|_| SqliteFailure("statement too long".into()))?;
+        // SAFETY: `db` is open; the text and its length are valid for the call.
+        let code =
+            unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), length, &mut raw, ptr::null_mut()) };
+        if code != ffi::SQLITE_OK || raw.is_null() {
+            return Err(unsafe { failure(db) });
+        }
+        Ok(Statement { db, raw })
+    }
+
+    unsafe fn check(&self, code: c_int) -> Result<(), SqliteFailure> {
+        if code == ffi::SQLITE_OK { Ok(()) } else { Err(unsafe { failure(self.db) }) }
+    }
+
+    /// Binds `value` to parameter `index` (from 1). Text is bound without a copy: it must stay
+    /// alive until the parameter is bound again or the statement is finalized.
+    unsafe fn bind(&self, index: c_int, value: &Value) -> Result<(), SqliteFailure> {
+        let raw = self.raw;
+        // SAFETY: the statement is live; the index is within its parameters (the caller's
+        // row is as wide as the insert).
+        let code = unsafe {
+            match value {
+                Value::Null => ffi::sqlite3_bind_null(raw, index),
+                Value::Bool(b) => ffi::sqlite3_bind_int64(raw, index, i64::from(*b)),
+                Value::Int(v) => ffi::sqlite3_bind_int64(raw, index, *v),
+                Value::Float(F64(v)) => ffi::sqlite3_bind_double(raw, index, *v),
+                Value::Str(s) => return self.bind_text(index, s),
+                Value::List(_) => {
+                    // Lists are stored as JSON text, made here: SQLite copies it.
+                    let text = crate::training::format_cell(value);
+                    ffi::sqlite3_bind_text64(
+                        raw,
+                        index,
+                        text.as_ptr().cast(),
+                        text.len() as u64,
+                        ffi::SQLITE_TRANSIENT(),
+                        ffi::SQLITE_UTF8 as u8,
+                    )
+                }
+            }
+        };
+        unsafe { self.check(code) }
+    }
+
+    /// Binds `text` without a copy (see [`Statement::bind`]).
+    unsafe fn bind_text(&self, index: c_int, text: &str) -> Result<(), SqliteFailure> {
+        // SAFETY: the statement is live; the caller keeps `text` alive while it is bound.
+        let code = unsafe {
+            ffi::sqlite3_bind_text64(
+                self.raw,
+                index,
+                text.as_ptr().cast(),
+                text.len() as u64,
+                ffi::SQLITE_STATIC(),
+                ffi::SQLITE_UTF8 as u8,
+            )
+        };
+        unsafe { self.check(code) }
+    }
+
+    /// Runs a statement that returns no rows, and resets it for the next binds.
+    unsafe fn step_done(&self) -> Result<(), SqliteFailure> {
+        // SAFETY: the statement is live and fully bound.
+        let code = unsafe { ffi::sqlite3_step(self.raw) };
+        if code != ffi::SQLITE_DONE {
+            let failure = unsafe { failure(self.db) };
+            unsafe { ffi::sqlite3_reset(self.raw) };
+            return Err(failure);
+        }
+        // After SQLITE_DONE, a reset cannot fail.
+        unsafe { ffi::sqlite3_reset(self.raw) };
+        Ok(())
+    }
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: the statement was prepared on `db` and is finalized once.
+        unsafe { ffi::sqlite3_finalize(self.raw) };
+    }
+}
