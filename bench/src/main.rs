@@ -140,6 +140,19 @@ enum Scenario {
         #[arg(long, default_value = "target/bench-offline")]
         dir: PathBuf,
     },
+    /// The cold store alone: `--rows` rows of the reference example's history written into
+    /// SQLite and indexed, as an offline materialization does, with nothing else running.
+    Cold {
+        /// History rows (the 10M-order offline run writes 8,548,916).
+        #[arg(long, default_value_t = 8_548_916)]
+        rows: usize,
+        /// Distinct keys.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Working folder (the component, the store).
+        #[arg(long, default_value = "target/bench-offline")]
+        dir: PathBuf,
+    },
     /// State size: `--events` orders, one every 100 ms, through a sliding hour (the test guest's
     /// `HourCounts`); prints the most rows the window held against the rows of one hour.
     State {
@@ -264,6 +277,11 @@ fn main() -> Result<()> {
             lambda(rows.max(1), calls.max(1), &languages, &dir, &mut report)?;
         }
         Scenario::State { events, workers, dir } => state(events, workers, &dir, &mut report)?,
+        Scenario::Cold { rows, keys, dir } => {
+            let wasm = build_example(&dir, "rust")?;
+            let (_host, pipeline) = LoadedPipeline::load(&Config::default(), &wasm)?;
+            cold_alone(&pipeline, rows, keys, &dir, &mut report)?;
+        }
         Scenario::Online {
             orders,
             users,
@@ -668,32 +686,35 @@ fn offline(
 
     // The floor under those figures: the same number of history rows into SQLite, alone.
     let history_rows: u64 = first.written.iter().map(|(_, n)| n).sum();
-    let target = pipeline.targets(&[])?.into_iter().next().context("the example has a derived dataset")?;
-    let schema = &pipeline.plan.dataset(&target).context("the target's schema")?.schema;
-    eprintln!("writing {history_rows} rows of {target} history into a cold store alone");
-    let alone = cold::write_history(schema, history_rows as usize, users, dir)?;
-    println!(
-        "cold store alone, {history_rows} history rows: insert {:.2}s ({:.0} rows/s), commit and index {:.2}s",
-        alone.insert_s,
-        history_rows as f64 / alone.insert_s.max(1e-9),
-        alone.commit_s
-    );
-    report.info(
-        format!("cold store alone, {history_rows} history rows: insert"),
-        history_rows as f64 / alone.insert_s.max(1e-9),
-        "rows/s",
-    );
-    report.info(
-        format!("cold store alone, {history_rows} history rows: commit and index"),
-        alone.commit_s,
-        "s",
-    );
+    let alone = cold_alone(&pipeline, history_rows as usize, users, dir, report)?;
     report.info(
         format!("offline ceiling the cold store alone sets, {orders} orders"),
         first.events_in as f64 / (alone.insert_s + alone.commit_s).max(1e-9),
         "events/s",
     );
     Ok(volga)
+}
+
+/// Writes `rows` rows of the example's history into a cold store alone ([`cold::write_history`]).
+fn cold_alone(
+    pipeline: &LoadedPipeline,
+    rows: usize,
+    keys: usize,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<cold::ColdWrite> {
+    let target = pipeline.targets(&[])?.into_iter().next().context("the example has a derived dataset")?;
+    let schema = &pipeline.plan.dataset(&target).context("the target's schema")?.schema;
+    eprintln!("writing {rows} rows of {target} history into a cold store alone");
+    let alone = cold::write_history(schema, rows, keys, dir)?;
+    let insert_rate = rows as f64 / alone.insert_s.max(1e-9);
+    println!(
+        "cold store alone, {rows} history rows: insert {:.2}s ({insert_rate:.0} rows/s), commit and index {:.2}s",
+        alone.insert_s, alone.commit_s
+    );
+    report.info(format!("cold store alone, {rows} history rows: insert"), insert_rate, "rows/s");
+    report.info(format!("cold store alone, {rows} history rows: commit and index"), alone.commit_s, "s");
+    Ok(alone)
 }
 
 /// The example's one filter lambda as a native closure: `product_type == "ON_SALE"`.

@@ -125,7 +125,7 @@ pub fn open_table_source(
 /// unique values would gain nothing).
 #[derive(Debug, Default)]
 pub struct Interner {
-    strings: std::collections::HashSet<std::sync::Arc<str>>,
+    strings: foldhash::HashSet<std::sync::Arc<str>>,
 }
 
 impl Interner {

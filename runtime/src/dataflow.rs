@@ -20,7 +20,7 @@ mod wasm_filter;
 mod wasm_transform;
 mod window_aggregate;
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use differential_dataflow::collection::VecCollection;
 
@@ -44,13 +44,17 @@ pub type Time = i64;
 /// One change to a collection of rows.
 pub type Update = (Row, Time, isize);
 
+/// Operator state by key: a fast hash, seeded per process.
+pub type KeyMap<V> = foldhash::HashMap<Vec<Value>, V>;
+
 /// A collection of rows in a dataflow over event time.
 pub type RowCollection<'scope> = VecCollection<'scope, Time, Row, isize>;
 
 /// A hash of the values at `indexes`, equal on every worker and every run: routes a key to
 /// its worker.
 pub fn key_hash<'a>(values: impl Iterator<Item = &'a Value>) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
+    // A fixed seed: every process of a cluster must send a key to the same worker.
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x0076_6f6c_6761).build_hasher();
     for value in values {
         value.hash(&mut hasher);
     }

@@ -16,14 +16,12 @@
 //! State: per key, the live right rows; once the frontier passes a time, only the latest live
 //! row can still be the answer for a future left row, so older ones are discarded.
 
-use std::collections::HashMap;
-
 use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, key_hash};
+use super::{KeyMap, RowCollection, Time, Update, frontier_time, key_hash};
 use crate::plan::JoinHow;
 use crate::value::{Row, Value};
 
@@ -89,7 +87,7 @@ impl Versions {
 
 /// Applies right updates (whole times at once), then discards versions no longer needed.
 fn apply_right(
-    state: &mut HashMap<Vec<Value>, Versions>,
+    state: &mut KeyMap<Versions>,
     spec: &JoinSpec,
     updates: impl Iterator<Item = (Time, (Row, isize))>,
 ) {
@@ -122,7 +120,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
             .binary_frontier(right.inner, left_pact, right_pact, &name, move |_, _| {
                 let mut left_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
                 let mut right_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
-                let mut state: HashMap<Vec<Value>, Versions> = HashMap::new();
+                let mut state: KeyMap<Versions> = KeyMap::default();
                 let mut held = HeldCapability::new();
                 let mut scratch: Vec<Value> = Vec::new();
                 move |(left_in, left_frontier), (right_in, right_frontier), output| {

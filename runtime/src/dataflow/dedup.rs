@@ -7,14 +7,12 @@
 //! - `session(gap)`: a row is kept if it starts a session of its `by` values: the previous row
 //!   with them (kept or not) is `gap` or more before it, or there is none.
 
-use std::collections::HashMap;
-
 use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, insertions, key_hash};
+use super::{KeyMap, RowCollection, Time, Update, frontier_time, insertions, key_hash};
 use crate::plan::Window;
 use crate::value::{Row, Value};
 
@@ -34,7 +32,7 @@ impl<'scope> Dedup<'scope> for RowCollection<'scope> {
                 let mut held = HeldCapability::new();
                 // By values -> the bucket last kept (tumbling), the last row's time (session),
                 // or 0 (forever: seen).
-                let mut last: HashMap<Vec<Value>, Time> = HashMap::new();
+                let mut last: KeyMap<Time> = KeyMap::default();
                 let mut out: Vec<Update> = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {

@@ -7,14 +7,12 @@
 //! increasing order once the frontier passes them, one output per changed key, so the output is
 //! a function of the input collection alone.
 
-use std::collections::HashMap;
-
 use differential_dataflow::AsCollection;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, Time, Update, frontier_time, insertions, key_hash};
+use super::{KeyMap, RowCollection, Time, Update, frontier_time, insertions, key_hash};
 use crate::plan::Pick;
 use crate::value::{Row, Value};
 
@@ -34,7 +32,7 @@ impl<'scope> FirstLatest<'scope> for RowCollection<'scope> {
             .unary_frontier(pact, &name, move |_, _| {
                 let mut pending: TimeBuffer<Row> = TimeBuffer::default();
                 let mut held = HeldCapability::new();
-                let mut kept: HashMap<Vec<Value>, Row> = HashMap::new();
+                let mut kept: KeyMap<Row> = KeyMap::default();
                 let mut out: Vec<Update> = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -52,7 +50,7 @@ impl<'scope> FirstLatest<'scope> for RowCollection<'scope> {
                     // The candidate of each key at each time: the least row (first) or the
                     // greatest (latest) among the rows of that time.
                     let mut chosen: Vec<(Time, Vec<Value>, Row)> = Vec::new();
-                    let mut at: HashMap<Vec<Value>, usize> = HashMap::new();
+                    let mut at: KeyMap<usize> = KeyMap::default();
                     let mut current = None;
                     for (time, row) in ready {
                         if current != Some(time) {

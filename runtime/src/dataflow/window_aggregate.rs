@@ -30,7 +30,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::state_rows::Reported;
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{RowCollection, StateRows, Time, Update, frontier_time, key_hash};
+use super::{KeyMap, RowCollection, StateRows, Time, Update, frontier_time, key_hash};
 use crate::aggregate::Accumulator;
 use crate::plan::{AggregatePlan, Window};
 use crate::value::{Row, ScalarType, Value};
@@ -153,7 +153,7 @@ struct KeyState {
 
 struct State {
     spec: AggregateSpec,
-    keys: HashMap<Vec<Value>, u32>,
+    keys: KeyMap<u32>,
     states: Vec<KeyState>,
     groups: Vec<WindowGroup>,
     touched: Vec<u32>,
@@ -182,7 +182,7 @@ impl State {
         }
         State {
             spec,
-            keys: HashMap::new(),
+            keys: KeyMap::default(),
             states: Vec::new(),
             groups,
             touched: Vec::new(),
