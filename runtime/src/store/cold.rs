@@ -262,6 +262,9 @@ impl ColdStore {
         self.insert(name, schema, &sorted, Some(name)).await
     }
 
+    /// Inserts `rows` into `table` in one transaction (and raises `count_for`'s catalog row
+    /// count by their number). The insert runs on the calling thread, through the connection's
+    /// C handle: it blocks that thread, not only the task, until the rows are written.
     async fn insert<R: std::borrow::Borrow<Row>>(
         &self,
         table: &str,
@@ -684,25 +687,14 @@ mod tests {
 
     #[test]
     fn lists_round_trip_and_a_corrupt_list_is_an_error_naming_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let store = ColdStore::open(&dir.path().join("cold.db")).await.unwrap();
-            let field = |name: &str, ty, timestamp| Field { name: name.into(), ty, key: false, timestamp };
+        with_store(async |store| {
             let schema = Schema {
                 fields: vec![
-                    field("ts", FieldType::required(ScalarType::Timestamp), true),
-                    field("tags", FieldType::list(ScalarType::Str), false),
+                    field("ts", FieldType::required(ScalarType::Timestamp), false, true),
+                    field("tags", FieldType::list(ScalarType::Str), false, false),
                 ],
             };
-            let meta = DatasetMeta {
-                name: "Tagged".into(),
-                pipeline: "p".into(),
-                schema: schema.clone(),
-                lineage: "test".into(),
-                rows: 1,
-                materialized_at: 0,
-            };
+            let meta = meta("Tagged", &schema);
             let row = vec![Value::Int(5), Value::List(vec![Value::str("a"), Value::str("b,\"c\"")].into())];
             store.begin("Tagged", &schema).await.unwrap();
             store.append("Tagged", &schema, std::slice::from_ref(&row)).await.unwrap();
