@@ -61,6 +61,54 @@ pub fn row_from_json_bytes(schema: &Schema, bytes: &[u8], interners: &mut [Inter
     row_from_json(schema, &json)
 }
 
+/// Decodes a JSON array of objects (lookup keys) into a row of `schema` per object, read
+/// straight from the text as [`row_from_json_bytes`] reads one. `None` when anything is unusual
+/// (not an array, a missing or mistyped field, a value in text form), for the caller's general
+/// path to decide and name the problem.
+pub fn rows_from_json_array(schema: &Schema, bytes: &[u8]) -> Option<Vec<Row>> {
+    let mut interners: Vec<Interner> = schema.fields.iter().map(|_| Interner::default()).collect();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let rows = RowsSeed { schema, interners: &mut interners }.deserialize(&mut deserializer).ok()??;
+    deserializer.end().ok()?;
+    Some(rows)
+}
+
+/// Reads an array of objects into rows; `None` when the general path must decide.
+struct RowsSeed<'s> {
+    schema: &'s Schema,
+    interners: &'s mut [Interner],
+}
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Option<Vec<Row>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Option<Vec<Row>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut readable = true;
+        while let Some(row) =
+            seq.next_element_seed(RowSeed { schema: self.schema, interners: &mut *self.interners })?
+        {
+            match row {
+                Some(row) if readable => rows.push(row),
+                _ => readable = false,
+            }
+        }
+        Ok(readable.then_some(rows))
+    }
+}
+
 /// Reads an object into a row; `None` when the general path must decide.
 struct RowSeed<'s> {
     schema: &'s Schema,
