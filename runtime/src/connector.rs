@@ -123,22 +123,38 @@ pub fn open_table_source(
 /// so a table of millions of rows holds each distinct string once instead of allocating every
 /// cell. Past [`Interner::LIMIT`] distinct values it stops remembering new ones (a column of
 /// unique values would gain nothing).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Interner {
     strings: foldhash::HashSet<std::sync::Arc<str>>,
+    limit: usize,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner { strings: foldhash::HashSet::default(), limit: Self::LIMIT }
+    }
 }
 
 impl Interner {
     /// Distinct strings remembered per column.
     pub const LIMIT: usize = 1 << 16;
 
+    /// An interner that remembers nothing, for values read once (a lookup's keys): each string
+    /// is its own allocation, with no hashing.
+    pub fn unshared() -> Self {
+        Interner { strings: foldhash::HashSet::default(), limit: 0 }
+    }
+
     /// The string value `text`, shared with earlier cells equal to it.
     pub fn intern(&mut self, text: &str) -> Value {
+        if self.limit == 0 {
+            return Value::str(text);
+        }
         if let Some(shared) = self.strings.get(text) {
             return Value::Str(shared.clone());
         }
         let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
-        if self.strings.len() < Self::LIMIT {
+        if self.strings.len() < self.limit {
             self.strings.insert(shared.clone());
         }
         Value::Str(shared)

@@ -62,11 +62,11 @@ pub fn row_from_json_bytes(schema: &Schema, bytes: &[u8], interners: &mut [Inter
 }
 
 /// Decodes a JSON array of objects (lookup keys) into a row of `schema` per object, read
-/// straight from the text as [`row_from_json_bytes`] reads one. `None` when anything is unusual
-/// (not an array, a missing or mistyped field, a value in text form), for the caller's general
-/// path to decide and name the problem.
+/// straight from the text as [`row_from_json_bytes`] reads one (strings are not shared: the
+/// rows are read once). `None` when anything is unusual (not an array, a missing or mistyped
+/// field, a value in text form), for the caller's general path to decide and name the problem.
 pub fn rows_from_json_array(schema: &Schema, bytes: &[u8]) -> Option<Vec<Row>> {
-    let mut interners: Vec<Interner> = schema.fields.iter().map(|_| Interner::default()).collect();
+    let mut interners: Vec<Interner> = schema.fields.iter().map(|_| Interner::unshared()).collect();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let rows = RowsSeed { schema, interners: &mut interners }.deserialize(&mut deserializer).ok()??;
     deserializer.end().ok()?;
