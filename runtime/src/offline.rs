@@ -456,12 +456,12 @@ pub fn materialize_sources(
     let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
     progress.finish_and_clear();
     // The workers, and with them every sink sender, are gone: the writer drains and commits.
-    let written =
+    let writes =
         writer.join().map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
     if let Some(message) = failure.message() {
         return Err(OfflineError::Dataflow(message));
     }
-    Ok((fed, written))
+    Ok((fed, writes))
 }
 
 /// What the cold-store writer did.
