@@ -679,6 +679,13 @@ mod tests {
                 .unwrap();
             store.append_live("Live", &schema, &[row("a", 1, 4)]).await.unwrap();
             assert_eq!(store.dataset("Live").await.unwrap().rows, 4);
+            // A failed live append neither adds rows nor counts them.
+            let bad = vec![
+                row("c", 3, 5),
+                vec![Value::Null, Value::Int(3), Value::Null, Value::Null, Value::Null, Value::Null],
+            ];
+            assert!(store.append_live("Live", &schema, &bad).await.is_err());
+            assert_eq!(store.dataset("Live").await.unwrap().rows, 4);
             let history = store.history(&live, None, None).await.unwrap();
             assert_eq!(history, vec![row("a", 1, 4), row("b", 1, 3), row("a", 2, 2), row("b", 2, 1)]);
             assert_eq!(store.as_of(&live, &[Value::str("b")], 1).await.unwrap(), Some(row("b", 1, 3)));
