@@ -71,14 +71,17 @@ impl TableSource for CsvSource {
             .collect::<Result<_, _>>()?;
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let parts = split_lines(&bytes, body_start, threads);
-        let read = |&(start, end): &(usize, usize)| -> Result<Vec<Row>, ConnectorError> {
+        let lines =
+            |(start, end): (usize, usize)| bytes[start..end].iter().filter(|&&b| b == b'\n').count() + 1;
+        // The first part's vector has room for every row: the others are appended to it.
+        let read = |&(start, end): &(usize, usize), capacity: usize| -> Result<Vec<Row>, ConnectorError> {
             let part = &bytes[start..end];
             // Flexible, so that record lengths are checked against the header here rather than
             // against the first record of the part.
             let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(part);
-            // Sized from the part's line count: growing by doubling copied each part's rows
-            // about twice over, into memory the kernel had to zero first.
-            let mut rows = Vec::with_capacity(part.iter().filter(|&&b| b == b'\n').count() + 1);
+            // Sized from line counts: growing by doubling copied each part's rows about twice
+            // over, into memory the kernel had to zero first.
+            let mut rows = Vec::with_capacity(capacity);
             let mut record = csv::StringRecord::new();
             let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
             // Errors name the line in the file: the lines before this part, plus its own.
@@ -125,13 +128,21 @@ impl TableSource for CsvSource {
             Ok(rows)
         };
         if parts.len() == 1 {
-            return read(&parts[0]);
+            return read(&parts[0], lines(parts[0]));
         }
         let results: Vec<Result<Vec<Row>, ConnectorError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || read(part))).collect();
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, &part)| {
+                    let capacity = if i == 0 { lines((part.0, bytes.len())) } else { lines(part) };
+                    scope.spawn(move || read(&part, capacity))
+                })
+                .collect();
             handles.into_iter().map(|h| h.join().expect("a CSV reader thread panicked")).collect()
         });
-        let mut rows = Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum());
+        let mut results = results.into_iter();
+        let mut rows = results.next().expect("one part at least")?;
         for part in results {
             rows.extend(part?);
         }
