@@ -276,6 +276,8 @@ impl ColdStore {
             return Ok(());
         }
         let width = schema.fields.len();
+        // Checked before any bind: a short row would leave parameters bound to the previous
+        // row's text, which the insert binds without a copy.
         if let Some(row) = rows.iter().find(|row| row.borrow().len() != width) {
             return Err(StoreError::Write {
                 location: self.location.clone(),

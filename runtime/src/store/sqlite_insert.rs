@@ -85,7 +85,7 @@ unsafe fn insert_all<R: Borrow<Row>>(
             unsafe { Statement::prepare(db, "UPDATE _volga_datasets SET rows = rows + ? WHERE name = ?") }?;
         unsafe {
             update.check(ffi::sqlite3_bind_int64(update.raw, 1, append.rows.len() as i64))?;
-            update.bind_text(2, name)?;
+            update.bind_text(2, name, ffi::SQLITE_STATIC())?;
             update.step_done()?;
         }
     }
@@ -141,34 +141,33 @@ impl Statement {
                 Value::Bool(b) => ffi::sqlite3_bind_int64(raw, index, i64::from(*b)),
                 Value::Int(v) => ffi::sqlite3_bind_int64(raw, index, *v),
                 Value::Float(F64(v)) => ffi::sqlite3_bind_double(raw, index, *v),
-                Value::Str(s) => return self.bind_text(index, s),
+                Value::Str(s) => return self.bind_text(index, s, ffi::SQLITE_STATIC()),
+                // Lists are stored as JSON text, made here: SQLite copies it.
                 Value::List(_) => {
-                    // Lists are stored as JSON text, made here: SQLite copies it.
                     let text = crate::training::format_cell(value);
-                    ffi::sqlite3_bind_text64(
-                        raw,
-                        index,
-                        text.as_ptr().cast(),
-                        text.len() as u64,
-                        ffi::SQLITE_TRANSIENT(),
-                        ffi::SQLITE_UTF8 as u8,
-                    )
+                    return self.bind_text(index, &text, ffi::SQLITE_TRANSIENT());
                 }
             }
         };
         unsafe { self.check(code) }
     }
 
-    /// Binds `text` without a copy (see [`Statement::bind`]).
-    unsafe fn bind_text(&self, index: c_int, text: &str) -> Result<(), SqliteFailure> {
-        // SAFETY: the statement is live; the caller keeps `text` alive while it is bound.
+    /// Binds `text`: without a copy for `SQLITE_STATIC` (the caller keeps `text` alive while
+    /// it is bound, see [`Statement::bind`]), copied by SQLite for `SQLITE_TRANSIENT`.
+    unsafe fn bind_text(
+        &self,
+        index: c_int,
+        text: &str,
+        lifetime: ffi::sqlite3_destructor_type,
+    ) -> Result<(), SqliteFailure> {
+        // SAFETY: the statement is live; `lifetime` says whether SQLite copies `text`.
         let code = unsafe {
             ffi::sqlite3_bind_text64(
                 self.raw,
                 index,
                 text.as_ptr().cast(),
                 text.len() as u64,
-                ffi::SQLITE_STATIC(),
+                lifetime,
                 ffi::SQLITE_UTF8 as u8,
             )
         };
