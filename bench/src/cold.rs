@@ -1,59 +1,97 @@
 //! The cold store alone: how long SQLite takes to take an offline run's history, without the
 //! dataflow competing for the cores. This is the floor under the offline figure: every change
-//! of the target dataset is a row of its history, inserted, then indexed by key and time when
-//! the materialization commits.
+//! of the target dataset is a row of its history, inserted into its part (one SQLite file per
+//! writer, a writer per core, side by side), then each part indexed by key and time, and the
+//! parts committed, as an offline materialization does.
 
 use std::path::Path;
+use std::sync::Barrier;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use volga::schema::Schema;
 use volga::store::{ColdStore, DatasetMeta};
 use volga::value::{Row, ScalarType, Value};
 
-/// Rows per append, as the offline writer batches them.
+/// Rows per append, as the offline writers batch them.
 const APPEND_ROWS: usize = 50_000;
 
 /// What writing a history took.
 pub struct ColdWrite {
-    /// Seconds inserting the rows.
+    /// Seconds inserting the rows (the writers side by side).
     pub insert_s: f64,
-    /// Seconds committing them (building the key/time index).
+    /// Seconds indexing the parts (side by side) and committing them.
     pub commit_s: f64,
 }
 
 /// Writes `rows` generated rows of `schema` (keys spread over `keys` values, times rising, as
-/// a history arrives) into a fresh store in `dir`, as an offline materialization does.
+/// a history arrives) into a fresh store in `dir`, in one part per core, as an offline
+/// materialization does.
 pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> Result<ColdWrite> {
+    let writers = std::thread::available_parallelism().map_or(1, usize::from);
     let history = generate(schema, rows, keys.max(1));
     let path = dir.join("cold-alone.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let remove = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("cold-alone.db.parts"));
+    };
+    remove();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let store = ColdStore::open(&path).await?;
+    let store = runtime.block_on(ColdStore::open(&path))?;
+    let name = "History";
+    let files = store.begin_parts(name, writers)?;
+    // Each writer's share: every `writers`-th row, as the workers' outputs interleave.
+    let shares: Vec<Vec<&Row>> =
+        (0..writers).map(|w| history.iter().skip(w).step_by(writers).collect()).collect();
+    let barrier = Barrier::new(writers + 1);
+    let (insert_s, commit_s) = std::thread::scope(|scope| -> Result<(f64, f64)> {
+        let threads: Vec<_> = files
+            .iter()
+            .zip(&shares)
+            .map(|(file, share)| {
+                let barrier = &barrier;
+                scope.spawn(move || -> Result<()> {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    // Every writer reaches both barriers, failed or not, so none waits forever.
+                    let created = runtime.block_on(file.create(schema, writers));
+                    barrier.wait();
+                    let inserted = created.and_then(|part| {
+                        for chunk in share.chunks(APPEND_ROWS) {
+                            runtime.block_on(part.append(chunk))?;
+                        }
+                        Ok(part)
+                    });
+                    barrier.wait();
+                    runtime.block_on(inserted?.finish())?;
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        barrier.wait();
+        let insert_s = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        for thread in threads {
+            thread.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
         let meta = DatasetMeta {
-            name: "History".into(),
+            name: name.into(),
             pipeline: "bench".into(),
             schema: schema.clone(),
             lineage: "generated".into(),
             rows: rows as i64,
             materialized_at: 0,
+            parts: files.iter().map(|f| f.file().to_string()).collect(),
         };
-        store.begin(&meta.name, schema).await?;
-        let started = Instant::now();
-        for chunk in history.chunks(APPEND_ROWS) {
-            store.append(&meta.name, schema, chunk).await?;
-        }
-        let insert_s = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        store.commit(&meta).await?;
-        store.close().await;
-        let commit_s = started.elapsed().as_secs_f64();
-        let _ = std::fs::remove_file(&path);
-        Ok(ColdWrite { insert_s, commit_s })
-    })
+        runtime.block_on(store.commit_parts(&meta)).context("committing the parts")?;
+        runtime.block_on(store.close());
+        Ok((insert_s, started.elapsed().as_secs_f64()))
+    })?;
+    remove();
+    Ok(ColdWrite { insert_s, commit_s })
 }
 
 /// Rows of `schema`: row `i` has key `u{i * 7919 % keys}` (keys interleaved, as changes of

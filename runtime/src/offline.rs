@@ -30,7 +30,8 @@ use crate::dataflow::{
 };
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
-use crate::store::{ColdStore, DatasetMeta, StoreError};
+use crate::schema::Schema;
+use crate::store::{ColdStore, DatasetMeta, PartFile, StoreError};
 use crate::value::Row;
 
 /// How a job reports progress.
@@ -140,9 +141,10 @@ pub struct OfflineReport {
     pub read_time: Duration,
     /// Dataflow and cold-store writes.
     pub compute_time: Duration,
-    /// Of that, the cold-store writer inserting history rows (alongside the dataflow).
+    /// Of that, the cold-store writers inserting history rows (alongside the dataflow), summed
+    /// over the writers.
     pub insert_time: Duration,
-    /// Of that, committing the histories once the dataflow is done (building their index).
+    /// Of that, committing the histories once the dataflow is done (building their indexes).
     pub commit_time: Duration,
     /// The whole job.
     pub elapsed: Duration,
@@ -327,8 +329,7 @@ pub fn materialize_sources(
         eprintln!("materializing {} from {total_events} events on {workers} workers", targets.join(", "));
     }
 
-    let (sink, received) = mpsc::sync_channel::<SinkMessage>(64);
-    let writer = spawn_writer(store_path, pipeline, targets, received)?;
+    let (writers, sinks) = HistoryWriters::start(store_path, pipeline, targets, workers)?;
     let failure = Failure::default();
     let job = {
         let pipeline = pipeline.clone();
@@ -362,7 +363,8 @@ pub fn materialize_sources(
                 }
                 let rendered = render_datasets(&plan, &targets, &collections, &context);
                 for (target_index, target) in targets.iter().enumerate() {
-                    let sink = sink.clone();
+                    // Each worker's output goes to its own writer and part of the history.
+                    let sink = sinks[index].clone();
                     rendered[target].inner.clone().probe_with(&probe).sink(
                         Pipeline,
                         "ColdStoreSink",
@@ -451,100 +453,219 @@ pub fn materialize_sources(
             fed
         }
     };
-    let guards = timely::execute(timely::Config::process(workers), job)
-        .map_err(|e| OfflineError::Dataflow(format!("cannot start {workers} workers: {e}")))?;
+    let guards = match timely::execute(timely::Config::process(workers), job) {
+        Ok(guards) => guards,
+        Err(e) => {
+            writers.abandon();
+            return Err(OfflineError::Dataflow(format!("cannot start {workers} workers: {e}")));
+        }
+    };
     let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
     progress.finish_and_clear();
-    // The workers, and with them every sink sender, are gone: the writer drains and commits.
-    let writes =
-        writer.join().map_err(|_| OfflineError::Dataflow("the cold-store writer panicked".into()))??;
+    // The workers, and with them every sink sender, are gone: the writers drain, index their
+    // parts, and the histories are committed.
     if let Some(message) = failure.message() {
+        writers.abandon();
         return Err(OfflineError::Dataflow(message));
     }
+    let writes = writers.commit(Instant::now())?;
     Ok((fed, writes))
 }
 
-/// What the cold-store writer did.
+/// What the cold-store writers did.
 #[derive(Clone, Debug, Default)]
 pub struct Writes {
     /// `(dataset, rows of history written)`.
     pub written: Vec<(String, u64)>,
-    /// Time spent inserting rows.
+    /// Time spent inserting rows, summed over the writers.
     pub insert_time: Duration,
-    /// Time spent committing (and indexing) the histories.
+    /// Time from the end of the dataflow to the histories committed: the parts indexed, side by
+    /// side, and swapped in.
     pub commit_time: Duration,
 }
 
-type WriterResult = Result<Writes, OfflineError>;
+/// What one writer did: rows per target, and time spent inserting them.
+struct PartWrites {
+    rows: Vec<u64>,
+    insert_time: Duration,
+}
 
-/// The thread that appends sink output to the cold store and commits each target at the end.
-fn spawn_writer(
-    store_path: &Path,
-    pipeline: &LoadedPipeline,
-    targets: &[String],
+type WriterResult = Result<PartWrites, OfflineError>;
+
+/// Rows a writer gathers per target before one insert transaction.
+const APPEND_ROWS: usize = 50_000;
+
+/// The cold store's side of an offline job: each target's history is written in one part per
+/// worker (see `store::parts`), each part by its own thread, which appends what its worker's
+/// sinks send and indexes the part once the dataflow is done; then the parts are committed.
+struct HistoryWriters {
+    runtime: tokio::runtime::Runtime,
+    store: ColdStore,
+    metas: Vec<DatasetMeta>,
+    /// Per target, its parts.
+    files: Vec<Vec<PartFile>>,
+    threads: Vec<std::thread::JoinHandle<WriterResult>>,
+}
+
+impl HistoryWriters {
+    /// Starts one writer per part; returns them with the senders the workers' sinks use, by
+    /// worker.
+    fn start(
+        store_path: &Path,
+        pipeline: &LoadedPipeline,
+        targets: &[String],
+        parts: usize,
+    ) -> Result<(HistoryWriters, Vec<mpsc::SyncSender<SinkMessage>>), OfflineError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| OfflineError::Dataflow(format!("cannot start the cold-store writer: {e}")))?;
+        let store = runtime.block_on(ColdStore::open(store_path))?;
+        let plan = &pipeline.plan;
+        let metas: Vec<DatasetMeta> = targets
+            .iter()
+            .map(|name| {
+                let dataset = plan.dataset(name).expect("validated");
+                let lineage = match &dataset.body {
+                    DatasetBody::Derived(graph) => graph.to_string(),
+                    DatasetBody::Source(sources) => {
+                        sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+                    }
+                };
+                DatasetMeta {
+                    name: name.clone(),
+                    pipeline: plan.name.clone(),
+                    schema: dataset.schema.clone(),
+                    lineage,
+                    rows: 0,
+                    materialized_at: 0,
+                    parts: Vec::new(),
+                }
+            })
+            .collect();
+        let files =
+            metas.iter().map(|meta| store.begin_parts(&meta.name, parts)).collect::<Result<Vec<_>, _>>()?;
+        let mut writers = HistoryWriters { runtime, store, metas, files, threads: Vec::new() };
+        let mut senders = Vec::with_capacity(parts);
+        for part in 0..parts {
+            let (sender, received) = mpsc::sync_channel::<SinkMessage>(64);
+            let mine: Vec<(PartFile, Schema)> = writers
+                .files
+                .iter()
+                .zip(&writers.metas)
+                .map(|(files, meta)| (files[part].clone(), meta.schema.clone()))
+                .collect();
+            let thread = std::thread::Builder::new()
+                .name(format!("volga-history-{part}"))
+                .spawn(move || write_part(mine, parts, received))
+                .map_err(|e| OfflineError::Dataflow(format!("cannot start a cold-store writer: {e}")));
+            match thread {
+                Ok(thread) => writers.threads.push(thread),
+                Err(e) => {
+                    writers.abandon();
+                    return Err(e);
+                }
+            }
+            senders.push(sender);
+        }
+        Ok((writers, senders))
+    }
+
+    /// Waits for the writers (every sender gone) and commits the histories they wrote.
+    fn commit(mut self, started: Instant) -> Result<Writes, OfflineError> {
+        let mut counts = vec![0u64; self.metas.len()];
+        let mut writes = Writes::default();
+        let mut failed = None;
+        for thread in std::mem::take(&mut self.threads) {
+            match thread.join() {
+                Ok(Ok(part)) => {
+                    writes.insert_time += part.insert_time;
+                    for (count, rows) in counts.iter_mut().zip(part.rows) {
+                        *count += rows;
+                    }
+                }
+                Ok(Err(e)) => failed = failed.or(Some(e)),
+                Err(_) => {
+                    failed = failed.or(Some(OfflineError::Dataflow("a cold-store writer panicked".into())))
+                }
+            }
+        }
+        if let Some(e) = failed {
+            self.abandon();
+            return Err(e);
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let mut targets = self.metas.iter().zip(&self.files).zip(counts);
+        for ((meta, files), count) in targets.by_ref() {
+            let meta = DatasetMeta {
+                rows: count as i64,
+                materialized_at: now,
+                parts: files.iter().map(|f| f.file().to_string()).collect(),
+                ..meta.clone()
+            };
+            if let Err(e) = self.runtime.block_on(self.store.commit_parts(&meta)) {
+                // This target and those after it are not committed: their parts go.
+                for file in files.iter().chain(targets.flat_map(|((_, files), _)| files)) {
+                    file.remove();
+                }
+                return Err(e.into());
+            }
+            writes.written.push((meta.name.clone(), count));
+        }
+        self.runtime.block_on(self.store.close());
+        writes.commit_time = started.elapsed();
+        Ok(writes)
+    }
+
+    /// Stops waiting for the writers and deletes what they wrote: the job failed.
+    fn abandon(mut self) {
+        for thread in std::mem::take(&mut self.threads) {
+            let _ = thread.join();
+        }
+        for file in self.files.iter().flatten() {
+            file.remove();
+        }
+    }
+}
+
+/// One writer: appends the rows its worker's sinks send to its part of each target's history,
+/// in transactions of [`APPEND_ROWS`], then indexes the parts.
+fn write_part(
+    parts: Vec<(PartFile, Schema)>,
+    writers: usize,
     received: mpsc::Receiver<SinkMessage>,
-) -> Result<std::thread::JoinHandle<WriterResult>, OfflineError> {
+) -> WriterResult {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| OfflineError::Dataflow(format!("cannot start the cold-store writer: {e}")))?;
-    let store = runtime.block_on(ColdStore::open(store_path))?;
-    let plan = pipeline.plan.clone();
-    let metas: Vec<DatasetMeta> = targets
-        .iter()
-        .map(|name| {
-            let dataset = plan.dataset(name).expect("validated");
-            let lineage = match &dataset.body {
-                DatasetBody::Derived(graph) => graph.to_string(),
-                DatasetBody::Source(sources) => {
-                    sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
-                }
-            };
-            DatasetMeta {
-                name: name.clone(),
-                pipeline: plan.name.clone(),
-                schema: dataset.schema.clone(),
-                lineage,
-                rows: 0,
-                materialized_at: 0,
-            }
-        })
-        .collect();
-    for meta in &metas {
-        runtime.block_on(store.begin(&meta.name, &meta.schema))?;
+        .map_err(|e| OfflineError::Dataflow(format!("cannot start a cold-store writer: {e}")))?;
+    let mut outputs = Vec::with_capacity(parts.len());
+    for (file, schema) in &parts {
+        outputs.push(runtime.block_on(file.create(schema, writers))?);
     }
-    Ok(std::thread::spawn(move || {
-        let mut buffers: Vec<Vec<Row>> = vec![Vec::new(); metas.len()];
-        let mut counts = vec![0u64; metas.len()];
-        let mut writes = Writes::default();
-        let mut flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
-            let started = Instant::now();
-            runtime.block_on(store.append(&metas[target].name, &metas[target].schema, rows))?;
-            writes.insert_time += started.elapsed();
-            rows.clear();
-            Ok(())
-        };
-        for (target, rows) in received {
-            counts[target] += rows.len() as u64;
-            buffers[target].extend(rows);
-            if buffers[target].len() >= 50_000 {
-                flush(target, &mut buffers[target])?;
-            }
-        }
-        for (target, rows) in buffers.iter_mut().enumerate() {
-            flush(target, rows)?;
-        }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let mut buffers: Vec<Vec<Row>> = vec![Vec::new(); outputs.len()];
+    let mut done = PartWrites { rows: vec![0; outputs.len()], insert_time: Duration::ZERO };
+    let mut flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
         let started = Instant::now();
-        for (meta, count) in metas.iter().zip(counts) {
-            let meta = DatasetMeta { rows: count as i64, materialized_at: now, ..meta.clone() };
-            runtime.block_on(store.commit(&meta))?;
-            writes.written.push((meta.name.clone(), count));
+        runtime.block_on(outputs[target].append(rows))?;
+        done.insert_time += started.elapsed();
+        rows.clear();
+        Ok(())
+    };
+    for (target, rows) in received {
+        done.rows[target] += rows.len() as u64;
+        buffers[target].extend(rows);
+        if buffers[target].len() >= APPEND_ROWS {
+            flush(target, &mut buffers[target])?;
         }
-        runtime.block_on(store.close());
-        writes.commit_time = started.elapsed();
-        Ok(writes)
-    }))
+    }
+    for (target, rows) in buffers.iter_mut().enumerate() {
+        flush(target, rows)?;
+    }
+    for output in outputs {
+        runtime.block_on(output.finish())?;
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

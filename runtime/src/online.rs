@@ -136,6 +136,7 @@ impl OnlinePipeline {
                 lineage,
                 rows: 0,
                 materialized_at: source::wall_clock_millis(),
+                parts: Vec::new(),
             }))?;
         }
 

@@ -5,7 +5,9 @@
 mod codec;
 mod cold;
 mod hot;
+mod parts;
 mod sqlite_insert;
 
 pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
 pub use hot::{HotStore, HotStoreError, Lookup};
+pub use parts::{PartFile, PartWriter};

@@ -80,13 +80,31 @@ fn a_guest_trap_names_pipeline_and_lambda_and_the_host_keeps_running() {
     assert!(err.contains("pipeline `test_lambdas`"), "{err}");
     assert!(err.contains("lambda `filter at src/lib.rs"), "{err}");
     assert!(err.contains("trapped") && err.contains("boom: product type BOOM is not allowed"), "{err}");
+    // Nothing of the failed job's history is left behind.
+    let parts = dir.path().join("cold.db.parts");
+    let files = || -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(&parts)
+            .map(|entries| entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    };
+    assert_eq!(files(), Vec::<String>::new());
 
-    // Same process, same engine: a clean run afterwards succeeds.
+    // Same process, same engine: a clean run afterwards succeeds, its history in a part per
+    // worker; a second run replaces those parts.
     orders[100].kind = "REGULAR".into();
     std::fs::write(dir.path().join("data/orders.csv"), reference::orders_csv(&orders)).unwrap();
     let report =
         volga::offline::materialize_offline(&config, &wasm, &options).expect("clean run after a trap");
     assert_eq!(report.events_in, 200);
+    let first = files();
+    assert_eq!(first.len(), report.workers, "{first:?}");
+    assert!(first.iter().all(|f| f.starts_with("LargeOrder.")), "{first:?}");
+    volga::offline::materialize_offline(&config, &wasm, &options).expect("a second run");
+    let second = files();
+    assert_eq!(second.len(), report.workers, "{second:?}");
+    assert!(second.iter().all(|f| !first.contains(f)), "{first:?} -> {second:?}");
 }
 
 /// Runs the misbehaving filter on one order of kind `kind` under tight limits: the error, and

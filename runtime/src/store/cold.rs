@@ -1,11 +1,19 @@
 //! The cold store: one SQL table per dataset holding its change history, `(fields...)` with the
 //! timestamp field as each row's `valid_from`, plus a catalog table `_volga_datasets`.
 //!
-//! A materialization writes into a staging table and swaps it in, in one transaction, so a
-//! reader sees the previous history or the new one, never a half-written one.
+//! Two layouts of a history, both read the same way:
+//! - in the main file: a live (online) history, appended to as the pipeline runs, and any
+//!   history written through [`ColdStore::begin`] / [`ColdStore::commit`]: a staging table
+//!   swapped in, in one transaction;
+//! - in parts (an offline materialization): one SQLite file per writer, written and indexed
+//!   side by side, then listed in the catalog in one transaction (see [`super::parts`]).
+//!
+//! Either way a reader sees the previous history or the new one, never a half-written one.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -13,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row as _, SqlitePool, ValueRef};
 use thiserror::Error;
 
+use super::parts::{self, PartFile};
 use super::sqlite_insert;
 use crate::schema::Schema;
 use crate::value::{F64, Row, ScalarType, Value};
@@ -94,6 +103,9 @@ pub struct DatasetMeta {
     pub rows: i64,
     /// When it was written (ms since the epoch, wall clock).
     pub materialized_at: i64,
+    /// The files its history is kept in, next to the main file (see [`super::parts`]); empty
+    /// when it is a table of the main file.
+    pub parts: Vec<String>,
 }
 
 /// A source record that could not be applied, with why.
@@ -118,13 +130,17 @@ pub struct DeadLetter {
 pub struct ColdStore {
     pool: SqlitePool,
     location: String,
+    /// Where histories written in parts live.
+    parts_dir: PathBuf,
+    /// Read connections to the part files of the histories the catalog lists, by file name.
+    part_pools: Arc<Mutex<HashMap<String, SqlitePool>>>,
 }
 
-fn quote(identifier: &str) -> String {
+pub(super) fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-fn sql_type(scalar: ScalarType) -> &'static str {
+pub(super) fn sql_type(scalar: ScalarType) -> &'static str {
     match scalar {
         ScalarType::Int | ScalarType::Timestamp | ScalarType::Bool => "INTEGER",
         ScalarType::Float => "REAL",
@@ -133,7 +149,7 @@ fn sql_type(scalar: ScalarType) -> &'static str {
 }
 
 /// Helper threads SQLite's sorter may use: one per core, at most eight (SQLite's own limit).
-fn sorter_threads() -> usize {
+pub(super) fn sorter_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from).min(8)
 }
 
@@ -173,12 +189,26 @@ impl ColdStore {
                 schema TEXT NOT NULL,
                 lineage TEXT NOT NULL,
                 rows INTEGER NOT NULL,
-                materialized_at INTEGER NOT NULL
+                materialized_at INTEGER NOT NULL,
+                parts TEXT NOT NULL DEFAULT '[]'
             )",
         )
         .execute(&pool)
         .await
         .map_err(sql)?;
+        // Stores written before histories had parts: every history is in the main file.
+        let has_parts: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('_volga_datasets') WHERE name = 'parts'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(sql)?;
+        if has_parts == 0 {
+            sqlx::query("ALTER TABLE _volga_datasets ADD COLUMN parts TEXT NOT NULL DEFAULT '[]'")
+                .execute(&pool)
+                .await
+                .map_err(sql)?;
+        }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS _volga_dead_letters (
                 pipeline TEXT NOT NULL,
@@ -192,7 +222,7 @@ impl ColdStore {
         .execute(&pool)
         .await
         .map_err(sql)?;
-        Ok(ColdStore { pool, location })
+        Ok(ColdStore { pool, location, parts_dir: parts::dir_of(path), part_pools: Arc::default() })
     }
 
     /// Closes the connections, checkpointing the write-ahead log into the database file.
@@ -263,8 +293,7 @@ impl ColdStore {
     }
 
     /// Inserts `rows` into `table` in one transaction (and raises `count_for`'s catalog row
-    /// count by their number). The insert runs on the calling thread, through the connection's
-    /// C handle: it blocks that thread, not only the task, until the rows are written.
+    /// count by their number).
     async fn insert<R: std::borrow::Borrow<Row>>(
         &self,
         table: &str,
@@ -272,47 +301,12 @@ impl ColdStore {
         rows: &[R],
         count_for: Option<&str>,
     ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let width = schema.fields.len();
-        // Checked before any bind: a short row would leave parameters bound to the previous
-        // row's text, which the insert binds without a copy.
-        if let Some(row) = rows.iter().find(|row| row.borrow().len() != width) {
-            return Err(StoreError::Write {
-                location: self.location.clone(),
-                table: table.to_string(),
-                message: format!("a row of {} values for {width} fields", row.borrow().len()),
-            });
-        }
-        let insert = format!("INSERT INTO {} VALUES ({})", quote(table), vec!["?"; width].join(", "));
         // A live history is indexed while it grows, and its rows land all over the index: keep
         // the index pages in memory (1M rows of the reference example: 292k -> 424k events/s
         // end to end). Staged histories are indexed once, at commit, where a small cache sorts
         // faster.
         let before: &[&str] = if count_for.is_some() { &[LIVE_CACHE_PRAGMA] } else { &[] };
-        let append = sqlite_insert::Append { before, insert: &insert, rows, count_for };
-        let mut connection = self.pool.acquire().await.map_err(|e| self.sql(e))?;
-        let outcome = {
-            let mut handle = connection.lock_handle().await.map_err(|e| self.sql(e))?;
-            // SAFETY: the handle is locked, so sqlx's worker thread makes no call on the
-            // connection until it is dropped, after this returns.
-            #[allow(unsafe_code)]
-            unsafe {
-                sqlite_insert::append(handle.as_raw_handle(), &append)
-            }
-        };
-        outcome.map_err(|(failure, usable)| {
-            if !usable {
-                // Still in a transaction sqlx does not know of: never hand it out again.
-                connection.close_on_drop();
-            }
-            StoreError::Write {
-                location: self.location.clone(),
-                table: table.to_string(),
-                message: failure.0,
-            }
-        })
+        insert_rows(&self.pool, &self.location, table, schema, rows, before, count_for).await
     }
 
     /// Records records that could not be applied.
@@ -378,55 +372,179 @@ impl ColdStore {
              (SELECT MAX({ts}) FROM {table} WHERE {key_match} AND {ts} <= ?)",
             columns.join(", "),
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in key.iter().chain(key) {
-            query = bind_value(query, value);
+        let mut rows = Vec::new();
+        for pool in self.history_pools(meta).await? {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for value in key.iter().chain(key) {
+                query = bind_value(query, value);
+            }
+            for record in query.bind(time).fetch_all(&pool).await.map_err(|e| self.sql(e))? {
+                rows.push(self.decode_row(meta, &record)?);
+            }
         }
-        let records = query.bind(time).fetch_all(&self.pool).await.map_err(|e| self.sql(e))?;
-        let rows = records.iter().map(|r| self.decode_row(meta, r)).collect::<Result<Vec<_>, _>>()?;
-        Ok(rows.into_iter().max())
+        // Each part answers with its own latest rows: the latest of all, the greatest among ties.
+        let ts = meta.schema.timestamp_index();
+        Ok(rows.into_iter().max_by(|a, b| a[ts].cmp(&b[ts]).then_with(|| a.cmp(b))))
     }
 
     /// Replaces `meta.name`'s history with the staged one and records it in the catalog.
     pub async fn commit(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
         let table = quote(&meta.name);
         let staging = quote(&Self::staging(&meta.name));
-        let mut index_columns: Vec<String> = meta.schema.key_names().iter().map(|k| quote(k)).collect();
-        index_columns.push(quote(meta.schema.timestamp_name()));
-        let schema = serde_json::to_string(&meta.schema).expect("schemas serialize");
         let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
         sqlx::query(INDEX_CACHE_PRAGMA).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
         for statement in [
             format!("DROP TABLE IF EXISTS {table}"),
             format!("ALTER TABLE {staging} RENAME TO {table}"),
-            format!(
-                "CREATE INDEX {} ON {table} ({})",
-                quote(&format!("_volga_{}_key_time", meta.name)),
-                index_columns.join(", ")
-            ),
+            index_statement(&meta.name, &meta.schema),
         ] {
             sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await.map_err(|e| self.sql(e))?;
         }
-        sqlx::query("INSERT OR REPLACE INTO _volga_datasets VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&meta.name)
-            .bind(&meta.pipeline)
-            .bind(schema)
-            .bind(&meta.lineage)
-            .bind(meta.rows)
-            .bind(meta.materialized_at)
+        Self::record(&mut tx, &DatasetMeta { parts: Vec::new(), ..meta.clone() })
+            .await
+            .map_err(|e| self.sql(e))?;
+        tx.commit().await.map_err(|e| self.sql(e))?;
+        self.remove_stale_parts(&meta.name, parts::generation(), &[]);
+        Ok(())
+    }
+
+    /// Files for a new history of dataset `name` written in `count` parts: each is written by
+    /// its own [`super::PartWriter`], then [`ColdStore::commit_parts`] swaps them in.
+    pub fn begin_parts(&self, name: &str, count: usize) -> Result<Vec<PartFile>, StoreError> {
+        std::fs::create_dir_all(&self.parts_dir).map_err(|e| StoreError::Write {
+            location: self.location.clone(),
+            table: name.to_string(),
+            message: format!("cannot create {}: {e}", self.parts_dir.display()),
+        })?;
+        let generation = parts::generation();
+        Ok((0..count.max(1)).map(|part| PartFile::new(&self.parts_dir, name, generation, part)).collect())
+    }
+
+    /// Replaces `meta.name`'s history with the parts `meta.parts` (each written and finished by
+    /// its [`super::PartWriter`], so on disk) and records it in the catalog, in one
+    /// transaction; then deletes the parts of the history it replaced.
+    pub async fn commit_parts(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
+        let mut generation = 0;
+        for file in &meta.parts {
+            generation = generation.max(parts::parse(file).map_or(0, |(_, generation)| generation));
+            let path = self.parts_dir.join(file);
+            if let Err(e) = std::fs::metadata(&path) {
+                return Err(StoreError::Write {
+                    location: self.location.clone(),
+                    table: meta.name.clone(),
+                    message: format!(
+                        "history part {} is gone ({e}): was it replaced meanwhile?",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        // The parts' names durable before the catalog names them (the parts synced themselves).
+        if let Ok(dir) = std::fs::File::open(&self.parts_dir) {
+            let _ = dir.sync_all();
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.sql(e))?;
+        // A history kept in the main file before (live, or written by an older version).
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(&meta.name))))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
-        tx.commit().await.map_err(|e| self.sql(e))
+        Self::record(&mut tx, meta).await.map_err(|e| self.sql(e))?;
+        tx.commit().await.map_err(|e| self.sql(e))?;
+        self.remove_stale_parts(&meta.name, generation, &meta.parts);
+        Ok(())
+    }
+
+    /// Writes `meta`'s catalog row.
+    async fn record(tx: &mut sqlx::SqliteConnection, meta: &DatasetMeta) -> Result<(), sqlx::Error> {
+        let schema = serde_json::to_string(&meta.schema).expect("schemas serialize");
+        let parts = serde_json::to_string(&meta.parts).expect("names serialize");
+        sqlx::query(
+            "INSERT OR REPLACE INTO _volga_datasets (name, pipeline, schema, lineage, rows, materialized_at, parts) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&meta.name)
+        .bind(&meta.pipeline)
+        .bind(schema)
+        .bind(&meta.lineage)
+        .bind(meta.rows)
+        .bind(meta.materialized_at)
+        .bind(parts)
+        .execute(tx)
+        .await
+        .map(drop)
+    }
+
+    /// Deletes the part files of `name`'s histories older than `generation` but `keep`, and
+    /// closes this handle's connections to them. A reader elsewhere that still has one open
+    /// reads on from it; one that has yet to open it finds the newer history in the catalog.
+    /// Files that cannot be deleted are left for the next commit to retry.
+    fn remove_stale_parts(&self, name: &str, generation: u64, keep: &[String]) {
+        let removed = parts::remove_stale(&self.parts_dir, name, generation, keep);
+        let mut pools = self.part_pools.lock().expect("part pools");
+        for file in removed {
+            pools.remove(&file);
+        }
+    }
+
+    /// The databases and table holding `meta`'s history: the main file's table, or each part.
+    async fn history_sources(&self, meta: &DatasetMeta) -> Result<Vec<SqlitePool>, StoreError> {
+        if meta.parts.is_empty() {
+            return Ok(vec![self.pool.clone()]);
+        }
+        let mut pools = Vec::with_capacity(meta.parts.len());
+        for file in &meta.parts {
+            let cached = self.part_pools.lock().expect("part pools").get(file).cloned();
+            let pool = match cached {
+                Some(pool) => pool,
+                None => {
+                    let pool = parts::open_for_reading(&self.parts_dir.join(file)).await.map_err(|e| {
+                        StoreError::Corrupt {
+                            location: self.location.clone(),
+                            name: meta.name.clone(),
+                            message: format!("cannot open history part {file}: {e}"),
+                        }
+                    })?;
+                    self.part_pools.lock().expect("part pools").insert(file.clone(), pool.clone());
+                    pool
+                }
+            };
+            pools.push(pool);
+        }
+        Ok(pools)
+    }
+
+    /// The databases holding `meta`'s history. A history replaced since `meta` was read from
+    /// the catalog is read as the catalog now has it.
+    async fn history_pools(&self, meta: &DatasetMeta) -> Result<Vec<SqlitePool>, StoreError> {
+        match self.history_sources(meta).await {
+            Ok(sources) => Ok(sources),
+            Err(first) => {
+                let now = self.dataset(&meta.name).await?;
+                if now.parts == meta.parts {
+                    return Err(first);
+                }
+                self.history_sources(&now).await
+            }
+        }
     }
 
     /// Every materialized dataset.
     pub async fn datasets(&self) -> Result<Vec<DatasetMeta>, StoreError> {
-        let records = sqlx::query("SELECT name, pipeline, schema, lineage, rows, materialized_at FROM _volga_datasets ORDER BY name")
+        let records = sqlx::query(
+            "SELECT name, pipeline, schema, lineage, rows, materialized_at, parts FROM _volga_datasets ORDER BY name",
+        )
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        records.iter().map(|r| self.meta_from(r)).collect()
+        let metas: Vec<DatasetMeta> = records.iter().map(|r| self.meta_from(r)).collect::<Result<_, _>>()?;
+        // Close connections to parts no history has any more (replaced by another handle,
+        // another process maybe): an open connection would keep a deleted file's space.
+        self.part_pools
+            .lock()
+            .expect("part pools")
+            .retain(|file, _| metas.iter().any(|meta| meta.parts.contains(file)));
+        Ok(metas)
     }
 
     fn meta_from(&self, record: &SqliteRow) -> Result<DatasetMeta, StoreError> {
@@ -444,6 +562,11 @@ impl ColdStore {
             lineage: record.get(3),
             rows: record.get(4),
             materialized_at: record.get(5),
+            parts: serde_json::from_str(record.get(6)).map_err(|e| StoreError::Corrupt {
+                location: self.location.clone(),
+                name: record.get(0),
+                message: format!("its list of history parts: {e}"),
+            })?,
         })
     }
 
@@ -480,17 +603,22 @@ impl ColdStore {
             quote(&meta.name),
             order.join(", ")
         );
-        let records = sqlx::query(AssertSqlSafe(sql))
-            .bind(start.unwrap_or(i64::MIN))
-            .bind(end.unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
-        let mut rows: Vec<Row> =
-            records.iter().map(|r| self.decode_row(meta, r)).collect::<Result<_, _>>()?;
+        let mut rows = Vec::new();
+        for pool in self.history_pools(meta).await? {
+            let records = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(start.unwrap_or(i64::MIN))
+                .bind(end.unwrap_or(i64::MAX))
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| self.sql(e))?;
+            for record in &records {
+                rows.push(self.decode_row(meta, record)?);
+            }
+        }
         let ts_index = meta.schema.timestamp_index();
         let keys = meta.schema.key_indexes();
-        // SQL orders strings by bytes and floats numerically; settle ties by the row order.
+        // The parts' rows interleave; SQL orders strings by bytes and floats numerically; settle
+        // ties by the row order.
         rows.sort_by(|a, b| {
             a[ts_index]
                 .cmp(&b[ts_index])
@@ -504,6 +632,66 @@ impl ColdStore {
         });
         Ok(rows)
     }
+}
+
+/// Inserts `rows` into `table` of the database behind `pool` in one transaction, after the
+/// statements `before` (and raises `count_for`'s catalog row count by their number). The insert
+/// runs on the calling thread, through the connection's C handle: it blocks that thread, not
+/// only the task, until the rows are written.
+pub(super) async fn insert_rows<R: std::borrow::Borrow<Row>>(
+    pool: &SqlitePool,
+    location: &str,
+    table: &str,
+    schema: &Schema,
+    rows: &[R],
+    before: &[&str],
+    count_for: Option<&str>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = |source| StoreError::Sql { location: location.to_string(), source };
+    let width = schema.fields.len();
+    // Checked before any bind: a short row would leave parameters bound to the previous
+    // row's text, which the insert binds without a copy.
+    if let Some(row) = rows.iter().find(|row| row.borrow().len() != width) {
+        return Err(StoreError::Write {
+            location: location.to_string(),
+            table: table.to_string(),
+            message: format!("a row of {} values for {width} fields", row.borrow().len()),
+        });
+    }
+    let insert = format!("INSERT INTO {} VALUES ({})", quote(table), vec!["?"; width].join(", "));
+    let append = sqlite_insert::Append { before, insert: &insert, rows, count_for };
+    let mut connection = pool.acquire().await.map_err(sql)?;
+    let outcome = {
+        let mut handle = connection.lock_handle().await.map_err(sql)?;
+        // SAFETY: the handle is locked, so sqlx's worker thread makes no call on the
+        // connection until it is dropped, after this returns.
+        #[allow(unsafe_code)]
+        unsafe {
+            sqlite_insert::append(handle.as_raw_handle(), &append)
+        }
+    };
+    outcome.map_err(|(failure, usable)| {
+        if !usable {
+            // Still in a transaction sqlx does not know of: never hand it out again.
+            connection.close_on_drop();
+        }
+        StoreError::Write { location: location.to_string(), table: table.to_string(), message: failure.0 }
+    })
+}
+
+/// The statement building the key/time index of dataset `name`'s history table.
+pub(super) fn index_statement(name: &str, schema: &Schema) -> String {
+    let mut columns: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
+    columns.push(quote(schema.timestamp_name()));
+    format!(
+        "CREATE INDEX {} ON {} ({})",
+        quote(&format!("_volga_{name}_key_time")),
+        quote(name),
+        columns.join(", ")
+    )
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -572,6 +760,7 @@ mod tests {
             lineage: "test".into(),
             rows: 0,
             materialized_at: 0,
+            parts: Vec::new(),
         }
     }
 
@@ -691,6 +880,130 @@ mod tests {
             let history = store.history(&live, None, None).await.unwrap();
             assert_eq!(history, vec![row("a", 1, 4), row("b", 1, 3), row("a", 2, 2), row("b", 2, 1)]);
             assert_eq!(store.as_of(&live, &[Value::str("b")], 1).await.unwrap(), Some(row("b", 1, 3)));
+        });
+    }
+
+    /// Writes `parts` (each part's rows) as a history of `name` in parts, and commits it.
+    async fn write_parts(store: &ColdStore, name: &str, schema: &Schema, parts: &[Vec<Row>]) -> DatasetMeta {
+        let files = store.begin_parts(name, parts.len()).unwrap();
+        for (file, rows) in files.iter().zip(parts) {
+            let writer = file.create(schema, parts.len()).await.unwrap();
+            writer.append(rows).await.unwrap();
+            writer.finish().await.unwrap();
+        }
+        let meta = DatasetMeta {
+            rows: parts.iter().map(Vec::len).sum::<usize>() as i64,
+            parts: files.iter().map(|f| f.file().to_string()).collect(),
+            ..meta(name, schema)
+        };
+        store.commit_parts(&meta).await.unwrap();
+        meta
+    }
+
+    fn part_files(store: &ColdStore) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(&store.parts_dir)
+            .map(|entries| entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_history_in_parts_reads_as_one_table_and_a_key_split_over_parts_reads_its_latest_row() {
+        with_store(async |store| {
+            let schema = every_kind();
+            let row = |id: &str, ts: i64, n: i64| {
+                vec![Value::str(id), Value::Int(ts), Value::Int(n), Value::Null, Value::Null, Value::Null]
+            };
+            // Key `a` has rows in both parts; the latest of them, at 3, is in the second.
+            let first = vec![row("a", 1, 10), row("b", 2, 20), row("a", 2, 11)];
+            let second = vec![row("c", 1, 30), row("a", 3, 12), row("a", 2, 13)];
+            let meta = write_parts(&store, "Split", &schema, &[first.clone(), second.clone()]).await;
+            assert_eq!(store.dataset("Split").await.unwrap(), meta);
+            assert_eq!(part_files(&store), meta.parts);
+
+            let mut expected: Vec<Row> = first.iter().chain(&second).cloned().collect();
+            expected.sort_by(|a, b| a[1].cmp(&b[1]).then_with(|| a[0].cmp(&b[0])).then_with(|| a.cmp(b)));
+            assert_eq!(store.history(&meta, None, None).await.unwrap(), expected);
+            assert_eq!(store.history(&meta, Some(2), Some(3)).await.unwrap(), expected[2..5].to_vec());
+
+            let as_of =
+                async |key: &str, time: i64| store.as_of(&meta, &[Value::str(key)], time).await.unwrap();
+            assert_eq!(as_of("a", 9).await, Some(row("a", 3, 12)), "the latest, from the second part");
+            // At 2 each part has a row of `a`: the greatest of the two, as within one table.
+            assert_eq!(as_of("a", 2).await, Some(row("a", 2, 13)));
+            assert_eq!(as_of("a", 1).await, Some(row("a", 1, 10)));
+            assert_eq!(as_of("a", 0).await, None);
+            assert_eq!(as_of("b", 5).await, Some(row("b", 2, 20)));
+        });
+    }
+
+    #[test]
+    fn a_new_history_replaces_the_parts_of_the_previous_one_and_a_reader_holding_the_old_entry_reads_the_new()
+    {
+        with_store(async |store| {
+            let schema = every_kind();
+            let row = |id: &str, ts: i64| {
+                vec![Value::str(id), Value::Int(ts), Value::Null, Value::Null, Value::Null, Value::Null]
+            };
+            let old = write_parts(&store, "Replaced", &schema, &[vec![row("a", 1)], vec![row("b", 1)]]).await;
+            // A second store handle (a server, say) reads the old parts and keeps them open.
+            let reader = ColdStore::open_existing(&store.parts_dir.with_file_name("cold.db")).await.unwrap();
+            assert_eq!(reader.history(&old, None, None).await.unwrap().len(), 2);
+
+            let new = write_parts(&store, "Replaced", &schema, &[vec![row("c", 2)]]).await;
+            assert_ne!(new.parts, old.parts);
+            assert_eq!(part_files(&store), new.parts, "the old parts are deleted");
+            assert_eq!(store.history(&new, None, None).await.unwrap(), vec![row("c", 2)]);
+            // The reader learns from the catalog that the old parts are gone, and closes them.
+            assert_eq!(reader.dataset("Replaced").await.unwrap(), new);
+            assert!(reader.part_pools.lock().unwrap().is_empty());
+            // An entry read before the replacement names deleted parts: it reads what the
+            // catalog has now.
+            assert_eq!(reader.history(&old, None, None).await.unwrap(), vec![row("c", 2)]);
+            assert_eq!(reader.as_of(&old, &[Value::str("c")], 5).await.unwrap(), Some(row("c", 2)));
+
+            // A history written in the main file (a live one) replaces parts too.
+            store.begin_live(&meta("Replaced", &schema)).await.unwrap();
+            store.append_live("Replaced", &schema, &[row("d", 3)]).await.unwrap();
+            assert!(part_files(&store).is_empty());
+            let live = store.dataset("Replaced").await.unwrap();
+            assert!(live.parts.is_empty());
+            assert_eq!(store.history(&live, None, None).await.unwrap(), vec![row("d", 3)]);
+            // And parts replace a history in the main file.
+            let again = write_parts(&store, "Replaced", &schema, &[vec![row("e", 4)]]).await;
+            assert_eq!(store.history(&again, None, None).await.unwrap(), vec![row("e", 4)]);
+        });
+    }
+
+    #[test]
+    fn a_store_from_before_parts_opens_and_reads_its_histories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cold.db");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let schema = every_kind();
+            let row = vec![Value::str("a"), Value::Int(1), Value::Null, Value::Null, Value::Null, Value::Null];
+            {
+                // The catalog as it was: no `parts` column.
+                let options = SqliteConnectOptions::from_str("sqlite:").unwrap().filename(&path).create_if_missing(true);
+                let pool = SqlitePoolOptions::new().connect_with(options).await.unwrap();
+                sqlx::query(
+                    "CREATE TABLE _volga_datasets (name TEXT PRIMARY KEY, pipeline TEXT NOT NULL, \
+                     schema TEXT NOT NULL, lineage TEXT NOT NULL, rows INTEGER NOT NULL, materialized_at INTEGER NOT NULL)",
+                )
+                .execute(&pool)
+                .await
+                .unwrap();
+                pool.close().await;
+            }
+            let store = ColdStore::open(&path).await.unwrap();
+            store.begin("Old", &schema).await.unwrap();
+            store.append("Old", &schema, std::slice::from_ref(&row)).await.unwrap();
+            store.commit(&meta("Old", &schema)).await.unwrap();
+            let meta = store.dataset("Old").await.unwrap();
+            assert!(meta.parts.is_empty());
+            assert_eq!(store.history(&meta, None, None).await.unwrap(), vec![row]);
         });
     }
 
