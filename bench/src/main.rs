@@ -635,7 +635,7 @@ fn offline(
         );
     }
     println!(
-        "(insert: the cold-store writer inserting history rows, alongside the dataflow; commit: indexing them at the end)"
+        "(insert: the cold-store writers inserting history rows, one per worker, alongside the dataflow, summed; commit: indexing their parts side by side at the end and swapping them in)"
     );
     let native_run = &results.last().expect("the native variant").1;
     for (name, run) in &results[..results.len() - 1] {
@@ -674,7 +674,10 @@ fn offline(
         Target::AtMost(100.0),
     );
     report.info(
-        format!("offline, {orders} orders, {}: inserting history (alongside)", results[0].0),
+        format!(
+            "offline, {orders} orders, {}: inserting history (alongside, summed over writers)",
+            results[0].0
+        ),
         first.insert_time.as_secs_f64(),
         "s",
     );
