@@ -201,6 +201,8 @@ enum Scenario {
 }
 
 fn main() -> Result<()> {
+    // As the `volga` binary does: the figures are those of its memory policy.
+    volga::allocator::use_ordinary_pages();
     let mut report = Report::default();
     let started = std::time::Instant::now();
     match Cli::parse().scenario {
