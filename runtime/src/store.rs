@@ -7,6 +7,7 @@ mod cold;
 mod hot;
 mod parts;
 mod sqlite_insert;
+mod sqlite_scan;
 
 pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
 pub use hot::{HotStore, HotStoreError, Lookup};

@@ -22,7 +22,7 @@ use sqlx::{AssertSqlSafe, Row as _, SqlitePool, ValueRef};
 use thiserror::Error;
 
 use super::parts::{self, PartFile};
-use super::sqlite_insert;
+use super::{sqlite_insert, sqlite_scan};
 use crate::schema::Schema;
 use crate::value::{F64, Row, ScalarType, Value};
 
@@ -51,6 +51,16 @@ pub enum StoreError {
     /// Rows could not be written.
     #[error("cold store {location}: cannot write to `{table}`: {message}")]
     Write {
+        /// The database.
+        location: String,
+        /// The table.
+        table: String,
+        /// SQLite's reason.
+        message: String,
+    },
+    /// Rows could not be read.
+    #[error("cold store {location}: cannot read `{table}`: {message}")]
+    Read {
         /// The database.
         location: String,
         /// The table.
@@ -595,41 +605,58 @@ impl ColdStore {
     ) -> Result<Vec<Row>, StoreError> {
         let ts = quote(meta.schema.timestamp_name());
         let columns: Vec<String> = meta.schema.fields.iter().map(|f| quote(&f.name)).collect();
-        let mut order = vec![ts.clone()];
-        order.extend(meta.schema.key_names().iter().map(|k| quote(k)));
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {ts} >= ? AND {ts} < ? ORDER BY {}",
-            columns.join(", "),
-            quote(&meta.name),
-            order.join(", ")
-        );
+        // Unordered: the rows are ordered here, once, after the parts are read.
+        let sql =
+            format!("SELECT {} FROM {} WHERE {ts} >= ? AND {ts} < ?", columns.join(", "), quote(&meta.name));
+        let binds = [start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX)];
+        let pools = self.history_pools(meta).await?;
+        let mut connections = Vec::with_capacity(pools.len());
+        for pool in &pools {
+            connections.push(pool.acquire().await.map_err(|e| self.sql(e))?);
+        }
+        let mut locked = Vec::with_capacity(connections.len());
+        for connection in &mut connections {
+            locked.push(connection.lock_handle().await.map_err(|e| self.sql(e))?);
+        }
+        let handles: Vec<ScanHandle> = locked.iter_mut().map(|h| ScanHandle(h.as_raw_handle())).collect();
+        let scan = |handle: &ScanHandle| {
+            // SAFETY: the connection is locked (`locked` outlives every scan), so sqlx's worker
+            // thread makes no call on it, and each handle is scanned by one thread.
+            #[allow(unsafe_code)]
+            unsafe {
+                sqlite_scan::scan(handle.0, &sql, &binds, &meta.schema)
+            }
+        };
+        // The parts side by side, each on its own thread; the calling thread waits.
+        let scanned = blocking(|| match handles.as_slice() {
+            [one] => vec![scan(one)],
+            many => std::thread::scope(|threads| {
+                let running: Vec<_> = many.iter().map(|handle| threads.spawn(move || scan(handle))).collect();
+                running.into_iter().map(|thread| thread.join().expect("a history scan panicked")).collect()
+            }),
+        });
+        drop(locked);
         let mut rows = Vec::new();
-        for pool in self.history_pools(meta).await? {
-            let records = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(start.unwrap_or(i64::MIN))
-                .bind(end.unwrap_or(i64::MAX))
-                .fetch_all(&pool)
-                .await
-                .map_err(|e| self.sql(e))?;
-            for record in &records {
-                rows.push(self.decode_row(meta, record)?);
+        for part in scanned {
+            let part = part.map_err(|e| match e {
+                sqlite_scan::ScanError::Sqlite(failure) => StoreError::Read {
+                    location: self.location.clone(),
+                    table: meta.name.clone(),
+                    message: failure.0,
+                },
+                sqlite_scan::ScanError::Cell { field, message } => StoreError::Corrupt {
+                    location: self.location.clone(),
+                    name: meta.name.clone(),
+                    message: format!("field `{field}`: {message}"),
+                },
+            })?;
+            if rows.is_empty() {
+                rows = part;
+            } else {
+                rows.extend(part);
             }
         }
-        let ts_index = meta.schema.timestamp_index();
-        let keys = meta.schema.key_indexes();
-        // The parts' rows interleave; SQL orders strings by bytes and floats numerically; settle
-        // ties by the row order.
-        rows.sort_by(|a, b| {
-            a[ts_index]
-                .cmp(&b[ts_index])
-                .then_with(|| {
-                    keys.iter()
-                        .map(|&k| a[k].cmp(&b[k]))
-                        .find(|o| o.is_ne())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
-                .then_with(|| a.cmp(b))
-        });
+        sort_history(&mut rows, &meta.schema);
         Ok(rows)
     }
 }
@@ -692,6 +719,48 @@ pub(super) fn index_statement(name: &str, schema: &Schema) -> String {
         quote(name),
         columns.join(", ")
     )
+}
+
+/// A locked connection's C handle, scanned on another thread while the lock is held.
+struct ScanHandle(std::ptr::NonNull<libsqlite3_sys::sqlite3>);
+
+// SAFETY: the handle's connection is locked for the scan, and only the one thread scanning it
+// uses it meanwhile (SQLite connections may move between threads in its multi-thread mode).
+#[allow(unsafe_code)]
+unsafe impl Send for ScanHandle {}
+// SAFETY: as above; a shared reference only moves the handle to its one scanning thread.
+#[allow(unsafe_code)]
+unsafe impl Sync for ScanHandle {}
+
+/// Runs `work`, which blocks its thread, without stalling a multi-threaded async runtime's
+/// other tasks (its worker hands them over first).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded { tokio::task::block_in_place(work) } else { work() }
+}
+
+/// Orders history rows by time, then key, then the whole row (SQL would order strings by
+/// bytes and floats numerically). Sorts compact `(time, index)` pairs, comparing rows only
+/// for ties of time, then moves each row once.
+fn sort_history(rows: &mut Vec<Row>, schema: &Schema) {
+    let ts = schema.timestamp_index();
+    let keys = schema.key_indexes();
+    let time = |row: &Row| row[ts].as_int().unwrap_or(i64::MIN);
+    let mut order: Vec<(i64, usize)> = rows.iter().enumerate().map(|(i, row)| (time(row), i)).collect();
+    order.sort_unstable_by(|&(ta, a), &(tb, b)| {
+        ta.cmp(&tb).then_with(|| {
+            let (a, b) = (&rows[a], &rows[b]);
+            keys.iter()
+                .map(|&k| a[k].cmp(&b[k]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.cmp(b))
+        })
+    });
+    let mut sorted = Vec::with_capacity(rows.len());
+    sorted.extend(order.into_iter().map(|(_, i)| std::mem::take(&mut rows[i])));
+    *rows = sorted;
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;

@@ -100,20 +100,20 @@ unsafe fn exec(db: *mut ffi::sqlite3, sql: &str) -> Result<(), SqliteFailure> {
 }
 
 /// The connection's last error.
-unsafe fn failure(db: *mut ffi::sqlite3) -> SqliteFailure {
+pub(super) unsafe fn failure(db: *mut ffi::sqlite3) -> SqliteFailure {
     // SAFETY: `db` is open; SQLite returns a NUL-terminated message it owns.
     let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) };
     SqliteFailure(message.to_string_lossy().into_owned())
 }
 
 /// A prepared statement, finalized when dropped.
-struct Statement {
+pub(super) struct Statement {
     db: *mut ffi::sqlite3,
-    raw: *mut ffi::sqlite3_stmt,
+    pub(super) raw: *mut ffi::sqlite3_stmt,
 }
 
 impl Statement {
-    unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Statement, SqliteFailure> {
+    pub(super) unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Statement, SqliteFailure> {
         let mut raw = ptr::null_mut();
         let length = c_int::try_from(sql.len()).map_err(|_| SqliteFailure("statement too long".into()))?;
         // SAFETY: `db` is open; the text and its length are valid for the call.
@@ -125,7 +125,7 @@ impl Statement {
         Ok(Statement { db, raw })
     }
 
-    unsafe fn check(&self, code: c_int) -> Result<(), SqliteFailure> {
+    pub(super) unsafe fn check(&self, code: c_int) -> Result<(), SqliteFailure> {
         if code == ffi::SQLITE_OK { Ok(()) } else { Err(unsafe { failure(self.db) }) }
     }
 
