@@ -9,6 +9,11 @@
 //! the epoch at which the materialization began. A part holds one table named after the
 //! dataset, with the same columns and key/time index as a history in the main file.
 //!
+//! Side by side means without a shared lock: SQLite is built without
+//! `SQLITE_ENABLE_MEMORY_MANAGEMENT` (`.cargo/config.toml`), which would put every connection's
+//! pages in one cache behind one global mutex (two writers inserting 8.5M rows: 3.1-3.7 s with
+//! it, 1.5-1.6 s without).
+//!
 //! The catalog in the main file lists the parts of each history; a new history is swapped in by
 //! one catalog transaction ([`super::ColdStore::commit_parts`]), after its files are synced. A
 //! part never changes once written (it is written without a journal, since nothing reads it
@@ -182,6 +187,18 @@ impl PartWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn sqlite_gives_each_connection_its_own_page_cache() {
+        // SAFETY: reads SQLite's compile-time options; the name is a NUL-terminated literal.
+        let shared =
+            unsafe { libsqlite3_sys::sqlite3_compileoption_used(c"ENABLE_MEMORY_MANAGEMENT".as_ptr()) };
+        assert_eq!(
+            shared, 0,
+            "SQLite built with one page cache for every connection: see .cargo/config.toml"
+        );
+    }
 
     #[test]
     fn part_names_read_back_and_order_by_generation() {
