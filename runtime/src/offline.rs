@@ -562,6 +562,8 @@ impl HistoryWriters {
             match thread {
                 Ok(thread) => writers.threads.push(thread),
                 Err(e) => {
+                    // The writers started so far end once their senders are gone.
+                    drop(senders);
                     writers.abandon();
                     return Err(e);
                 }

@@ -146,11 +146,11 @@ pub struct ColdStore {
     part_pools: Arc<Mutex<HashMap<String, SqlitePool>>>,
 }
 
-pub(super) fn quote(identifier: &str) -> String {
+fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-pub(super) fn sql_type(scalar: ScalarType) -> &'static str {
+fn sql_type(scalar: ScalarType) -> &'static str {
     match scalar {
         ScalarType::Int | ScalarType::Timestamp | ScalarType::Bool => "INTEGER",
         ScalarType::Float => "REAL",
@@ -250,21 +250,12 @@ impl ColdStore {
 
     /// Starts a new history for dataset `name`: an empty staging table.
     pub async fn begin(&self, name: &str, schema: &Schema) -> Result<(), StoreError> {
-        let staging = quote(&Self::staging(name));
-        let columns: Vec<String> = schema
-            .fields
-            .iter()
-            .map(|f| {
-                let null = if f.ty.nullable { "" } else { " NOT NULL" };
-                let ty = if f.ty.list { "TEXT" } else { sql_type(f.ty.scalar) };
-                format!("{} {ty}{null}", quote(&f.name))
-            })
-            .collect();
-        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {staging}")))
+        let staging = Self::staging(name);
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(&staging))))
             .execute(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {staging} ({})", columns.join(", "))))
+        sqlx::query(AssertSqlSafe(create_table_statement(&staging, schema)))
             .execute(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
@@ -709,6 +700,20 @@ pub(super) async fn insert_rows<R: std::borrow::Borrow<Row>>(
     })
 }
 
+/// The statement creating an empty history table `table` of `schema`'s fields.
+pub(super) fn create_table_statement(table: &str, schema: &Schema) -> String {
+    let columns: Vec<String> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let null = if f.ty.nullable { "" } else { " NOT NULL" };
+            let ty = if f.ty.list { "TEXT" } else { sql_type(f.ty.scalar) };
+            format!("{} {ty}{null}", quote(&f.name))
+        })
+        .collect();
+    format!("CREATE TABLE {} ({})", quote(table), columns.join(", "))
+}
+
 /// The statement building the key/time index of dataset `name`'s history table.
 pub(super) fn index_statement(name: &str, schema: &Schema) -> String {
     let mut columns: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
@@ -853,6 +858,11 @@ mod tests {
         }
     }
 
+    /// A row of [`every_kind`] with key `id`, time `ts` and count `n`, the rest null.
+    fn counted(id: &str, ts: i64, n: i64) -> Row {
+        vec![Value::str(id), Value::Int(ts), Value::Int(n), Value::Null, Value::Null, Value::Null]
+    }
+
     #[test]
     fn every_kind_of_value_reads_back_as_written() {
         with_store(async |store| {
@@ -928,27 +938,27 @@ mod tests {
     fn live_appends_count_their_rows_in_the_catalog_and_read_back_in_time_order() {
         with_store(async |store| {
             let schema = every_kind();
-            let row = |id: &str, ts: i64, n: i64| {
-                vec![Value::str(id), Value::Int(ts), Value::Int(n), Value::Null, Value::Null, Value::Null]
-            };
             let live = meta("Live", &schema);
             store.begin_live(&live).await.unwrap();
             store
-                .append_live("Live", &schema, &[row("b", 2, 1), row("a", 2, 2), row("b", 1, 3)])
+                .append_live("Live", &schema, &[counted("b", 2, 1), counted("a", 2, 2), counted("b", 1, 3)])
                 .await
                 .unwrap();
-            store.append_live("Live", &schema, &[row("a", 1, 4)]).await.unwrap();
+            store.append_live("Live", &schema, &[counted("a", 1, 4)]).await.unwrap();
             assert_eq!(store.dataset("Live").await.unwrap().rows, 4);
             // A failed live append neither adds rows nor counts them.
             let bad = vec![
-                row("c", 3, 5),
+                counted("c", 3, 5),
                 vec![Value::Null, Value::Int(3), Value::Null, Value::Null, Value::Null, Value::Null],
             ];
             assert!(store.append_live("Live", &schema, &bad).await.is_err());
             assert_eq!(store.dataset("Live").await.unwrap().rows, 4);
             let history = store.history(&live, None, None).await.unwrap();
-            assert_eq!(history, vec![row("a", 1, 4), row("b", 1, 3), row("a", 2, 2), row("b", 2, 1)]);
-            assert_eq!(store.as_of(&live, &[Value::str("b")], 1).await.unwrap(), Some(row("b", 1, 3)));
+            assert_eq!(
+                history,
+                vec![counted("a", 1, 4), counted("b", 1, 3), counted("a", 2, 2), counted("b", 2, 1)]
+            );
+            assert_eq!(store.as_of(&live, &[Value::str("b")], 1).await.unwrap(), Some(counted("b", 1, 3)));
         });
     }
 
@@ -981,12 +991,9 @@ mod tests {
     fn a_history_in_parts_reads_as_one_table_and_a_key_split_over_parts_reads_its_latest_row() {
         with_store(async |store| {
             let schema = every_kind();
-            let row = |id: &str, ts: i64, n: i64| {
-                vec![Value::str(id), Value::Int(ts), Value::Int(n), Value::Null, Value::Null, Value::Null]
-            };
             // Key `a` has rows in both parts; the latest of them, at 3, is in the second.
-            let first = vec![row("a", 1, 10), row("b", 2, 20), row("a", 2, 11)];
-            let second = vec![row("c", 1, 30), row("a", 3, 12), row("a", 2, 13)];
+            let first = vec![counted("a", 1, 10), counted("b", 2, 20), counted("a", 2, 11)];
+            let second = vec![counted("c", 1, 30), counted("a", 3, 12), counted("a", 2, 13)];
             let meta = write_parts(&store, "Split", &schema, &[first.clone(), second.clone()]).await;
             assert_eq!(store.dataset("Split").await.unwrap(), meta);
             assert_eq!(part_files(&store), meta.parts);
@@ -998,12 +1005,12 @@ mod tests {
 
             let as_of =
                 async |key: &str, time: i64| store.as_of(&meta, &[Value::str(key)], time).await.unwrap();
-            assert_eq!(as_of("a", 9).await, Some(row("a", 3, 12)), "the latest, from the second part");
+            assert_eq!(as_of("a", 9).await, Some(counted("a", 3, 12)), "the latest, from the second part");
             // At 2 each part has a row of `a`: the greatest of the two, as within one table.
-            assert_eq!(as_of("a", 2).await, Some(row("a", 2, 13)));
-            assert_eq!(as_of("a", 1).await, Some(row("a", 1, 10)));
+            assert_eq!(as_of("a", 2).await, Some(counted("a", 2, 13)));
+            assert_eq!(as_of("a", 1).await, Some(counted("a", 1, 10)));
             assert_eq!(as_of("a", 0).await, None);
-            assert_eq!(as_of("b", 5).await, Some(row("b", 2, 20)));
+            assert_eq!(as_of("b", 5).await, Some(counted("b", 2, 20)));
         });
     }
 

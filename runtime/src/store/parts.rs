@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
-use super::cold::{StoreError, index_statement, insert_rows, quote, sorter_threads, sql_type};
+use super::cold::{StoreError, create_table_statement, index_statement, insert_rows, sorter_threads};
 use crate::schema::Schema;
 use crate::value::Row;
 
@@ -132,16 +132,7 @@ impl PartFile {
             // took 2.9 s to index with none, 3.5 s with one or two each.
             .pragma("threads", sorter_helpers(writers).to_string());
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(sql)?;
-        let columns: Vec<String> = schema
-            .fields
-            .iter()
-            .map(|f| {
-                let null = if f.ty.nullable { "" } else { " NOT NULL" };
-                let ty = if f.ty.list { "TEXT" } else { sql_type(f.ty.scalar) };
-                format!("{} {ty}{null}", quote(&f.name))
-            })
-            .collect();
-        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {} ({})", quote(&self.dataset), columns.join(", "))))
+        sqlx::query(AssertSqlSafe(create_table_statement(&self.dataset, schema)))
             .execute(&pool)
             .await
             .map_err(sql)?;
