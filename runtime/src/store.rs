@@ -10,5 +10,5 @@ mod sqlite_insert;
 mod sqlite_scan;
 
 pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
-pub use hot::{HotStore, HotStoreError, Lookup};
+pub use hot::{HotRow, HotStore, HotStoreError, Lookup};
 pub use parts::{PartFile, PartWriter};

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as JsonValue};
@@ -19,6 +20,7 @@ use crate::connector::parse_cell;
 use crate::metrics::LookupLabels;
 use crate::online::decode::{rows_from_json_array, value_from_json};
 use crate::schema::{Field, Schema};
+use crate::store::HotRow;
 use crate::training::{JsonRow, name_order};
 use crate::value::{FieldType, Row, Value};
 
@@ -168,7 +170,8 @@ pub(super) async fn lookup(
                         .cold
                         .as_of(&meta, key, time)
                         .await
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                        .map_err(|e| ApiError::Internal(e.to_string()))?
+                        .map(|row| Arc::new(HotRow::new(row))),
                 );
             }
             (Some(time), rows, "point_in_time")
@@ -202,16 +205,24 @@ pub struct LookupResponse {
 struct RowsJson {
     schema: Schema,
     order: Vec<usize>,
-    rows: Vec<Option<Row>>,
+    rows: Vec<Option<Arc<HotRow>>>,
 }
 
 impl Serialize for RowsJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.rows
-                .iter()
-                .map(|row| row.as_ref().map(|row| JsonRow { schema: &self.schema, order: &self.order, row })),
-        )
+        // A hot row is rendered by the first answer that carries it; later ones copy its text.
+        let render = |row: &Row| {
+            serde_json::value::to_raw_value(&JsonRow { schema: &self.schema, order: &self.order, row })
+                .map_err(serde::ser::Error::custom)
+        };
+        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
+        for row in &self.rows {
+            match row {
+                None => seq.serialize_element(&None::<()>)?,
+                Some(held) => seq.serialize_element(held.json(render)?)?,
+            }
+        }
+        seq.end()
     }
 }
 

@@ -9,12 +9,16 @@
 //!
 //! Lookups read a copy of each dataset's rows in memory, loaded from sled when the dataset is
 //! first used and changed under the same lock as sled: a key costs a hash lookup, not a walk
-//! of sled's tree and a decode.
+//! of sled's tree and a decode. Rows are shared with the answers that carry them, so an
+//! answer costs a reference count per key, not a copy of its row, and each row keeps the JSON
+//! text its first answer rendered: a row is rendered once per publish that changes it, however
+//! often it is looked up.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
+use serde_json::value::RawValue;
 use thiserror::Error;
 
 use super::codec;
@@ -35,7 +39,45 @@ pub struct Lookup {
     /// The watermark the rows are valid at (`None` before the first publish).
     pub watermark: Option<Time>,
     /// A row per key asked for, in that order; `None` where the key has no row yet.
-    pub rows: Vec<Option<Row>>,
+    pub rows: Vec<Option<Arc<HotRow>>>,
+}
+
+/// A row as the hot store holds it, with its JSON text once an answer has rendered it.
+#[derive(Debug)]
+pub struct HotRow {
+    row: Row,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl HotRow {
+    /// `row`, not rendered yet.
+    pub fn new(row: Row) -> Self {
+        HotRow { row, json: OnceLock::new() }
+    }
+
+    /// The row.
+    pub fn row(&self) -> &Row {
+        &self.row
+    }
+
+    /// The row's JSON text: `render`ed the first time it is asked for, kept after (a failed
+    /// rendering is not kept). Every caller must render a row the same way (the server, from
+    /// the dataset's schema, which cannot change while the row is held: a redeploy resets the
+    /// dataset).
+    pub fn json<E>(&self, render: impl FnOnce(&Row) -> Result<Box<RawValue>, E>) -> Result<&RawValue, E> {
+        if let Some(json) = self.json.get() {
+            return Ok(json);
+        }
+        let json = render(&self.row)?;
+        // Another answer may have rendered it meanwhile: the same text, either is kept.
+        Ok(self.json.get_or_init(|| json))
+    }
+}
+
+impl PartialEq for HotRow {
+    fn eq(&self, other: &Self) -> bool {
+        self.row == other.row
+    }
 }
 
 /// The sled-backed hot store.
@@ -52,7 +94,7 @@ pub struct HotStore {
 #[derive(Default)]
 struct Latest {
     watermark: Option<Time>,
-    rows: HashMap<Vec<u8>, Row>,
+    rows: foldhash::HashMap<Box<[u8]>, Arc<HotRow>>,
 }
 
 impl Latest {
@@ -109,11 +151,11 @@ impl HotStore {
             .get(watermark_key(dataset))
             .map_err(|e| self.err(e))?
             .and_then(|bytes| bytes.as_ref().try_into().ok().map(i64::from_be_bytes));
-        let mut rows = HashMap::new();
+        let mut rows = foldhash::HashMap::default();
         for entry in tree.iter() {
             let (key, value) = entry.map_err(|e| self.err(e))?;
             if let Some(row) = codec::decode(&value) {
-                rows.insert(key.to_vec(), row);
+                rows.insert(key.as_ref().into(), Arc::new(HotRow::new(row)));
             }
         }
         Ok(Latest { watermark, rows })
@@ -155,7 +197,9 @@ impl HotStore {
         self.meta.insert(watermark_key(dataset), &watermark.to_be_bytes()).map_err(|e| self.err(e))?;
         match memory.get_mut(dataset) {
             Some(held) => {
-                held.rows.extend(latest.into_iter().map(|(key, row)| (key, row.clone())));
+                held.rows.extend(
+                    latest.into_iter().map(|(key, row)| (key.into(), Arc::new(HotRow::new(row.clone())))),
+                );
                 held.watermark = Some(watermark);
             }
             // First use since the store opened: sled now holds everything, this publish too.
@@ -195,6 +239,10 @@ mod tests {
         vec![Value::str(key), Value::Int(time), Value::float(value)]
     }
 
+    fn held(key: &str, time: i64, value: f64) -> Option<Arc<HotRow>> {
+        Some(Arc::new(HotRow::new(row(key, time, value))))
+    }
+
     #[test]
     fn a_publish_keeps_each_keys_latest_row_and_the_watermark() {
         let dir = tempfile::tempdir().unwrap();
@@ -205,9 +253,40 @@ mod tests {
         store.publish("d", &[0], 1, &[row("a", 7, 3.0), row("a", 7, 1.0)], 10).unwrap();
         let found = store.lookup("d", &[key("b"), key("c"), key("a")]).unwrap();
         assert_eq!(found.watermark, Some(10));
-        assert_eq!(found.rows, vec![Some(row("b", 4, 1.0)), None, Some(row("a", 7, 3.0))]);
+        assert_eq!(found.rows, vec![held("b", 4, 1.0), None, held("a", 7, 3.0)]);
         store.reset("d").unwrap();
         assert_eq!(store.lookup("d", &[key("a")]).unwrap().rows, vec![None]);
+    }
+
+    #[test]
+    fn a_rows_json_is_rendered_once_and_a_new_row_of_its_key_is_rendered_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HotStore::open(dir.path()).unwrap();
+        let key = [vec![Value::str("a")]];
+        let renders = std::cell::Cell::new(0);
+        let render = |row: &Row| {
+            renders.set(renders.get() + 1);
+            serde_json::value::to_raw_value(&format!("{row:?}"))
+        };
+        let json = |store: &HotStore| {
+            let found = store.lookup("d", &key).unwrap();
+            found.rows[0].as_ref().unwrap().json(render).unwrap().get().to_string()
+        };
+        store.publish("d", &[0], 1, &[row("a", 5, 2.0)], 6).unwrap();
+        let first = json(&store);
+        assert_eq!(json(&store), first);
+        assert_eq!(renders.get(), 1, "a second answer reuses the text");
+        store.publish("d", &[0], 1, &[row("a", 7, 3.0)], 8).unwrap();
+        let second = json(&store);
+        assert_eq!(renders.get(), 2);
+        assert_ne!(second, first, "the key's new row is rendered, not its old text");
+        assert!(second.contains("3.0"), "{second}");
+        // A failed rendering is not kept.
+        store.publish("d", &[0], 1, &[row("a", 9, 4.0)], 10).unwrap();
+        let found = store.lookup("d", &key).unwrap();
+        let held = found.rows[0].as_ref().unwrap();
+        assert!(held.json(|_| Err::<Box<RawValue>, _>("no")).is_err());
+        assert!(held.json(render).unwrap().get().contains("4.0"));
     }
 
     #[test]
@@ -223,16 +302,10 @@ mod tests {
         let store = HotStore::open(dir.path()).unwrap();
         // First use is a lookup: loaded from sled.
         let found = store.lookup("d", &[key("a"), key("b")]).unwrap();
-        assert_eq!(
-            found,
-            Lookup { watermark: Some(6), rows: vec![Some(row("a", 5, 2.0)), Some(row("b", 4, 1.0))] }
-        );
+        assert_eq!(found, Lookup { watermark: Some(6), rows: vec![held("a", 5, 2.0), held("b", 4, 1.0)] });
         // First use is a publish: sled's rows and the new ones.
         store.publish("e", &[0], 1, &[row("b", 3, 1.5)], 4).unwrap();
         let found = store.lookup("e", &[key("a"), key("b")]).unwrap();
-        assert_eq!(
-            found,
-            Lookup { watermark: Some(4), rows: vec![Some(row("a", 1, 7.0)), Some(row("b", 3, 1.5))] }
-        );
+        assert_eq!(found, Lookup { watermark: Some(4), rows: vec![held("a", 1, 7.0), held("b", 3, 1.5)] });
     }
 }
