@@ -5,13 +5,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use serde::ser::SerializeSeq;
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::value::RawValue;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value as JsonValue};
 
 use super::error::{ApiError, ApiResult};
@@ -20,7 +20,6 @@ use crate::connector::parse_cell;
 use crate::metrics::LookupLabels;
 use crate::online::decode::{rows_from_json_array, value_from_json};
 use crate::schema::{Field, Schema};
-use crate::store::HotRow;
 use crate::training::{JsonRow, name_order};
 use crate::value::{FieldType, Row, Value};
 
@@ -138,15 +137,33 @@ pub fn parse_keys(
 pub(super) async fn lookup(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<LookupResponse>> {
+) -> ApiResult<Response> {
     let started = Instant::now();
     let body = body?;
     let ParsedLookup { dataset, as_of, served, keys } = parse_request(&state, &body)?;
-    let found = state.stores.hot.lookup(&dataset, &keys).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let watermark = found.watermark;
-    let (as_of, rows, kind) = match as_of {
-        None => (watermark.map(|w| w.saturating_sub(1)), found.rows, "latest"),
+    let order = name_order(&served.schema);
+    let render = |row: &Row| to_raw_value(&JsonRow { schema: &served.schema, order: &order, row });
+    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let (answer, kind) = match as_of {
+        // Written under the hot store's read lock, from the text each row keeps.
+        None => {
+            let answer = state
+                .stores
+                .hot
+                .lookup_with(&dataset, &keys, |watermark, rows| {
+                    let rows = rows
+                        .iter()
+                        .map(|row| row.map(|held| held.json(render)).transpose())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let as_of = watermark.map(|w| w.saturating_sub(1));
+                    serde_json::to_vec(&LookupResponse { as_of, dataset: &dataset, rows, watermark })
+                })
+                .map_err(|e| internal(&e))?
+                .map_err(|e| internal(&e))?;
+            (answer, "latest")
+        }
         Some(time) => {
+            let watermark = state.stores.hot.watermark(&dataset).map_err(|e| internal(&e))?;
             let final_through = watermark.map(|w| w.saturating_sub(1));
             if final_through.is_none_or(|f| time > f) {
                 return Err(ApiError::Conflict(match final_through {
@@ -160,21 +177,17 @@ pub(super) async fn lookup(
                     ),
                 }));
             }
-            let meta =
-                state.stores.cold.dataset(&dataset).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut rows = Vec::with_capacity(keys.len());
+            let meta = state.stores.cold.dataset(&dataset).await.map_err(|e| internal(&e))?;
+            let mut rendered = Vec::with_capacity(keys.len());
             for key in &keys {
-                rows.push(
-                    state
-                        .stores
-                        .cold
-                        .as_of(&meta, key, time)
-                        .await
-                        .map_err(|e| ApiError::Internal(e.to_string()))?
-                        .map(|row| Arc::new(HotRow::new(row))),
-                );
+                let row = state.stores.cold.as_of(&meta, key, time).await.map_err(|e| internal(&e))?;
+                rendered.push(row.map(|row| render(&row)).transpose().map_err(|e| internal(&e))?);
             }
-            (Some(time), rows, "point_in_time")
+            let rows = rendered.iter().map(Option::as_deref).collect();
+            let answer =
+                serde_json::to_vec(&LookupResponse { as_of: Some(time), dataset: &dataset, rows, watermark })
+                    .map_err(|e| internal(&e))?;
+            (answer, "point_in_time")
         }
     };
     state
@@ -182,48 +195,17 @@ pub(super) async fn lookup(
         .lookup_seconds
         .get_or_create(&LookupLabels { kind: kind.into() })
         .observe(started.elapsed().as_secs_f64());
-    let order = name_order(&served.schema);
-    Ok(Json(LookupResponse {
-        as_of,
-        dataset,
-        rows: RowsJson { schema: served.schema, order, rows },
-        watermark,
-    }))
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], answer).into_response())
 }
 
-/// The answer of a lookup, serialized straight from the rows (fields in name order, as a
-/// `serde_json::Value` object would have them).
+/// The answer of a lookup: each row as the JSON text [`JsonRow`] writes (fields in name order,
+/// as a `serde_json::Value` object would have them), `null` for a key without one.
 #[derive(Serialize)]
-pub struct LookupResponse {
+struct LookupResponse<'a> {
     as_of: Option<i64>,
-    dataset: String,
-    rows: RowsJson,
+    dataset: &'a str,
+    rows: Vec<Option<&'a RawValue>>,
     watermark: Option<i64>,
-}
-
-/// The rows of a lookup, `null` for a key without one.
-struct RowsJson {
-    schema: Schema,
-    order: Vec<usize>,
-    rows: Vec<Option<Arc<HotRow>>>,
-}
-
-impl Serialize for RowsJson {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A hot row is rendered by the first answer that carries it; later ones copy its text.
-        let render = |row: &Row| {
-            serde_json::value::to_raw_value(&JsonRow { schema: &self.schema, order: &self.order, row })
-                .map_err(serde::ser::Error::custom)
-        };
-        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
-        for row in &self.rows {
-            match row {
-                None => seq.serialize_element(&None::<()>)?,
-                Some(held) => seq.serialize_element(held.json(render)?)?,
-            }
-        }
-        seq.end()
-    }
 }
 
 #[cfg(test)]

@@ -98,17 +98,22 @@ struct Latest {
 }
 
 impl Latest {
-    fn answer(&self, keys: &[Vec<Value>]) -> Lookup {
+    /// `answer` called with the watermark and the row of each of `keys`.
+    fn answer<T>(
+        &self,
+        keys: &[Vec<Value>],
+        answer: impl FnOnce(Option<Time>, &[Option<&Arc<HotRow>>]) -> T,
+    ) -> T {
         let mut buffer = Vec::new();
-        let rows = keys
+        let rows: Vec<Option<&Arc<HotRow>>> = keys
             .iter()
             .map(|key| {
                 buffer.clear();
                 codec::encode(key.iter(), &mut buffer);
-                self.rows.get(buffer.as_slice()).cloned()
+                self.rows.get(buffer.as_slice())
             })
             .collect();
-        Lookup { watermark: self.watermark, rows }
+        answer(self.watermark, &rows)
     }
 }
 
@@ -214,15 +219,33 @@ impl HotStore {
     /// The latest rows of `dataset` for `keys` (each the key fields' values, in schema order),
     /// with the watermark they are valid at.
     pub fn lookup(&self, dataset: &str, keys: &[Vec<Value>]) -> Result<Lookup, HotStoreError> {
-        if let Some(held) = self.memory.read().expect("hot store lock").get(dataset) {
-            return Ok(held.answer(keys));
+        self.lookup_with(dataset, keys, |watermark, rows| Lookup {
+            watermark,
+            rows: rows.iter().map(|row| row.cloned()).collect(),
+        })
+    }
+
+    /// `answer` called with what [`HotStore::lookup`] finds, the rows borrowed under the
+    /// store's read lock: answering from them costs no reference counting. A publish waits
+    /// for `answer`, so it should only copy what it needs.
+    pub fn lookup_with<T>(
+        &self,
+        dataset: &str,
+        keys: &[Vec<Value>],
+        answer: impl FnOnce(Option<Time>, &[Option<&Arc<HotRow>>]) -> T,
+    ) -> Result<T, HotStoreError> {
+        {
+            let memory = self.memory.read().expect("hot store lock");
+            if let Some(held) = memory.get(dataset) {
+                return Ok(held.answer(keys, answer));
+            }
         }
         let mut memory = self.memory.write().expect("hot store lock");
         if !memory.contains_key(dataset) {
             let loaded = self.load(dataset)?;
             memory.insert(dataset.to_string(), loaded);
         }
-        Ok(memory[dataset].answer(keys))
+        Ok(memory[dataset].answer(keys, answer))
     }
 
     /// The watermark of `dataset`, if it was ever published.
