@@ -11,11 +11,12 @@ mod sqlite;
 mod stream;
 
 use serde::Deserialize;
+use smol_str::SmolStr;
 use thiserror::Error;
 
 use crate::config::Config;
 use crate::schema::Schema;
-use crate::value::{F64, FieldType, Row, ScalarType, Value};
+use crate::value::{F64, FieldType, INLINE_STR, Row, ScalarType, Value};
 
 pub use self::csv::{CsvConfig, CsvSource};
 pub use self::http::HttpConfig;
@@ -119,13 +120,14 @@ pub fn open_table_source(
     })
 }
 
-/// Shares one `Arc<str>` between the cells of a column that repeat a value (ids, categories),
-/// so a table of millions of rows holds each distinct string once instead of allocating every
-/// cell. Past [`Interner::LIMIT`] distinct values it stops remembering new ones (a column of
-/// unique values would gain nothing).
+/// Shares one string between the cells of a column that repeat a value longer than a
+/// [`Value`] holds inline (23 bytes), so a table of millions of rows holds each distinct long
+/// string once instead of allocating every cell; short strings are held inline, with no lookup.
+/// Past [`Interner::LIMIT`] distinct values it stops remembering new ones (a column of unique
+/// values would gain nothing).
 #[derive(Debug)]
 pub struct Interner {
-    strings: foldhash::HashSet<std::sync::Arc<str>>,
+    strings: foldhash::HashSet<SmolStr>,
     limit: usize,
 }
 
@@ -139,25 +141,25 @@ impl Interner {
     /// Distinct strings remembered per column.
     pub const LIMIT: usize = 1 << 16;
 
-    /// An interner that remembers nothing, for values read once (a lookup's keys): each string
-    /// is its own allocation, with no hashing.
+    /// An interner that remembers nothing, for values read once (a lookup's keys): each long
+    /// string is its own allocation, with no hashing.
     pub fn unshared() -> Self {
         Interner { strings: foldhash::HashSet::default(), limit: 0 }
     }
 
-    /// The string value `text`, shared with earlier cells equal to it.
+    /// The string value `text`, shared with earlier cells equal to it when it is long.
     pub fn intern(&mut self, text: &str) -> Value {
-        if self.limit == 0 {
+        if self.limit == 0 || text.len() <= INLINE_STR {
             return Value::str(text);
         }
         if let Some(shared) = self.strings.get(text) {
             return Value::Str(shared.clone());
         }
-        let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
+        let value = SmolStr::new(text);
         if self.strings.len() < self.limit {
-            self.strings.insert(shared.clone());
+            self.strings.insert(value.clone());
         }
-        Value::Str(shared)
+        Value::Str(value)
     }
 }
 
@@ -227,13 +229,17 @@ mod tests {
     fn interned_cells_share_one_string_and_parse_like_plain_ones() {
         let mut interner = Interner::default();
         let text = FieldType::required(ScalarType::Str);
-        let (Ok(Value::Str(a)), Ok(Value::Str(b))) = (
-            parse_cell_interned(text, "ON_SALE", &mut interner),
-            parse_cell_interned(text, "ON_SALE", &mut interner),
-        ) else {
+        let long = "a category longer than a value holds inline";
+        let (Ok(Value::Str(a)), Ok(Value::Str(b))) =
+            (parse_cell_interned(text, long, &mut interner), parse_cell_interned(text, long, &mut interner))
+        else {
             panic!("strings parse as strings");
         };
-        assert!(std::sync::Arc::ptr_eq(&a, &b), "equal cells share one allocation");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "equal long cells share one allocation");
+        let Ok(Value::Str(short)) = parse_cell_interned(text, "ON_SALE", &mut interner) else {
+            panic!("strings parse as strings");
+        };
+        assert!(!short.is_heap_allocated(), "a short cell is held inline");
         let optional = FieldType::optional(ScalarType::Str);
         for (ty, cell) in
             [(optional, ""), (text, ""), (optional, "x"), (FieldType::required(ScalarType::Int), "7")]
@@ -247,8 +253,10 @@ mod tests {
     #[test]
     fn an_interner_stops_remembering_past_its_limit() {
         let mut interner = Interner::default();
+        // Long enough not to be held inline, so each is remembered until the limit.
+        let text = |i: usize| format!("{i:>30}");
         for i in 0..Interner::LIMIT + 10 {
-            assert_eq!(interner.intern(&i.to_string()), Value::str(&i.to_string()));
+            assert_eq!(interner.intern(&text(i)), Value::str(&text(i)));
         }
         assert_eq!(interner.strings.len(), Interner::LIMIT);
     }

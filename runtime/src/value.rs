@@ -6,6 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 
 /// The scalar types a field can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,8 +120,9 @@ pub enum Value {
     Int(i64),
     /// A float.
     Float(F64),
-    /// A string, shared between the rows that carry it.
-    Str(Arc<str>),
+    /// A string: held inline up to 23 bytes (copied, never counted or freed), longer ones
+    /// shared between the rows that carry them.
+    Str(SmolStr),
     /// A list of non-null values of one scalar type.
     List(Arc<[Value]>),
 }
@@ -144,7 +146,7 @@ impl Value {
 
     /// A string value.
     pub fn str(s: &str) -> Value {
-        Value::Str(Arc::from(s))
+        Value::Str(SmolStr::new(s))
     }
 
     /// A float value.
@@ -152,6 +154,9 @@ impl Value {
         Value::Float(F64(v))
     }
 }
+
+/// The longest string a [`Value`] holds inline, in bytes.
+pub const INLINE_STR: usize = 23;
 
 /// A row: one value per field of its schema, in the schema's order.
 pub type Row = Vec<Value>;
@@ -176,6 +181,21 @@ mod tests {
         assert!(F64(-0.0) < F64(0.0));
         assert_eq!(F64(f64::NAN), F64(f64::NAN));
         assert!(Value::Null < Value::Int(0));
+    }
+
+    #[test]
+    fn a_value_takes_24_bytes_and_holds_short_strings_inline() {
+        assert_eq!(size_of::<Value>(), 24);
+        let Value::Str(short) = Value::str(&"x".repeat(INLINE_STR)) else { unreachable!() };
+        assert!(!short.is_heap_allocated());
+        let Value::Str(long) = Value::str(&"x".repeat(INLINE_STR + 1)) else { unreachable!() };
+        assert!(long.is_heap_allocated());
+        // Equal strings are equal values, hash alike and order by their text, however held.
+        let hash = |v: &Value| std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(1), v);
+        let shared = Value::Str(SmolStr::from(Arc::<str>::from("ab")));
+        assert_eq!(shared, Value::str("ab"));
+        assert_eq!(hash(&shared), hash(&Value::str("ab")));
+        assert!(Value::str("ab") < Value::str(&"b".repeat(40)));
     }
 
     #[test]

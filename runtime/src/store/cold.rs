@@ -776,8 +776,7 @@ fn bind_value<'q>(query: Query<'q>, value: &Value) -> Query<'q> {
         Value::Bool(b) => query.bind(*b),
         Value::Int(v) => query.bind(*v),
         Value::Float(F64(v)) => query.bind(*v),
-        // By value: sqlx keeps the shared string, no copy per cell.
-        Value::Str(s) => query.bind(s.clone()),
+        Value::Str(s) => query.bind(s.to_string()),
         Value::List(_) => query.bind(crate::training::format_cell(value)),
     }
 }

@@ -1,7 +1,5 @@
 //! Conversion between host rows and the columnar batches of lambda calls.
 
-use std::sync::Arc;
-
 use thiserror::Error;
 
 use super::wire::{Batch, Column, ColumnData, ListColumn, ListItems, StrColumn};
@@ -115,7 +113,7 @@ fn scalar_values(scalar: ScalarType, data: ColumnData) -> Result<Vec<Value>, Str
         (ScalarType::Float, ColumnData::Float(v)) => v.into_iter().map(|x| Value::Float(F64(x))).collect(),
         (ScalarType::Bool, ColumnData::Boolean(v)) => v.into_iter().map(Value::Bool).collect(),
         (ScalarType::Str, ColumnData::Str(column)) => {
-            split_strings(&column)?.into_iter().map(|s| Value::Str(Arc::from(s))).collect()
+            split_strings(&column)?.into_iter().map(Value::str).collect()
         }
         (scalar, _) => return Err(format!("values are not of type {scalar}")),
     })
