@@ -15,6 +15,7 @@
 //! often it is looked up.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -117,6 +118,29 @@ impl Latest {
     }
 }
 
+/// A row's key fields, hashed and compared as the values they hold (equal values encode to
+/// equal bytes, so this groups rows as their encoded keys would).
+struct KeyOf<'r> {
+    row: &'r Row,
+    keys: &'r [usize],
+}
+
+impl Hash for KeyOf<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for &k in self.keys {
+            self.row[k].hash(state);
+        }
+    }
+}
+
+impl PartialEq for KeyOf<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys.iter().all(|&k| self.row[k] == other.row[k])
+    }
+}
+
+impl Eq for KeyOf<'_> {}
+
 fn tree_name(dataset: &str) -> String {
     format!("dataset/{dataset}")
 }
@@ -177,11 +201,12 @@ impl HotStore {
         rows: &[Row],
         watermark: Time,
     ) -> Result<(), HotStoreError> {
-        let mut latest: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(rows.len());
+        // Each key's latest row, found through the rows' own key fields: only the distinct
+        // keys are encoded.
+        let mut latest: foldhash::HashMap<KeyOf, &Row> = foldhash::HashMap::default();
         for row in rows {
-            let key = codec::encoded(keys.iter().map(|&k| &row[k]));
             latest
-                .entry(key)
+                .entry(KeyOf { row, keys })
                 .and_modify(|held| {
                     if (&row[time], row) > (&held[time], *held) {
                         *held = row;
@@ -189,6 +214,10 @@ impl HotStore {
                 })
                 .or_insert(row);
         }
+        let latest: Vec<(Vec<u8>, &Row)> = latest
+            .into_iter()
+            .map(|(key, row)| (codec::encoded(keys.iter().map(|&k| &key.row[k])), row))
+            .collect();
         let mut batch = sled::Batch::default();
         let mut buffer = Vec::new();
         for (key, row) in &latest {
@@ -279,6 +308,23 @@ mod tests {
         assert_eq!(found.rows, vec![held("b", 4, 1.0), None, held("a", 7, 3.0)]);
         store.reset("d").unwrap();
         assert_eq!(store.lookup("d", &[key("a")]).unwrap().rows, vec![None]);
+    }
+
+    #[test]
+    fn a_publish_groups_rows_by_every_key_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HotStore::open(dir.path()).unwrap();
+        let row = |k: &str, t: i64, region: &str| vec![Value::str(k), Value::Int(t), Value::str(region)];
+        let rows = [row("a", 1, "eu"), row("a", 2, "us"), row("a", 3, "eu"), row("b", 1, "eu")];
+        store.publish("d", &[0, 2], 1, &rows, 4).unwrap();
+        let key = |k: &str, region: &str| vec![Value::str(k), Value::str(region)];
+        let found =
+            store.lookup("d", &[key("a", "eu"), key("a", "us"), key("b", "us"), key("b", "eu")]).unwrap();
+        let rows: Vec<Option<&Row>> = found.rows.iter().map(|r| r.as_ref().map(|held| held.row())).collect();
+        assert_eq!(
+            rows,
+            vec![Some(&row("a", 3, "eu")), Some(&row("a", 2, "us")), None, Some(&row("b", 1, "eu"))]
+        );
     }
 
     #[test]
