@@ -9,10 +9,10 @@
 //!
 //! Lookups read a copy of each dataset's rows in memory, loaded from sled when the dataset is
 //! first used and changed under the same lock as sled: a key costs a hash lookup, not a walk
-//! of sled's tree and a decode. Rows are shared with the answers that carry them, so an
-//! answer costs a reference count per key, not a copy of its row, and each row keeps the JSON
-//! text its first answer rendered: a row is rendered once per publish that changes it, however
-//! often it is looked up.
+//! of sled's tree and a decode. An answer borrows the rows under the read lock
+//! ([`HotStore::lookup_with`]) rather than copying them, and each row keeps the JSON text its
+//! first answer rendered: a row is rendered once per publish that changes it, however often it
+//! is looked up.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
