@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 
 use serde_json::value::RawValue;
 use thiserror::Error;
@@ -40,7 +40,7 @@ pub struct Lookup {
     /// The watermark the rows are valid at (`None` before the first publish).
     pub watermark: Option<Time>,
     /// A row per key asked for, in that order; `None` where the key has no row yet.
-    pub rows: Vec<Option<Arc<HotRow>>>,
+    pub rows: Vec<Option<Row>>,
 }
 
 /// A row as the hot store holds it, with its JSON text once an answer has rendered it.
@@ -56,11 +56,6 @@ impl HotRow {
         HotRow { row, json: OnceLock::new() }
     }
 
-    /// The row.
-    pub fn row(&self) -> &Row {
-        &self.row
-    }
-
     /// The row's JSON text: `render`ed the first time it is asked for, kept after (a failed
     /// rendering is not kept). Every caller must render a row the same way (the server, from
     /// the dataset's schema, which cannot change while the row is held: a redeploy resets the
@@ -72,12 +67,6 @@ impl HotRow {
         let json = render(&self.row)?;
         // Another answer may have rendered it meanwhile: the same text, either is kept.
         Ok(self.json.get_or_init(|| json))
-    }
-}
-
-impl PartialEq for HotRow {
-    fn eq(&self, other: &Self) -> bool {
-        self.row == other.row
     }
 }
 
@@ -95,7 +84,7 @@ pub struct HotStore {
 #[derive(Default)]
 struct Latest {
     watermark: Option<Time>,
-    rows: foldhash::HashMap<Box<[u8]>, Arc<HotRow>>,
+    rows: foldhash::HashMap<Box<[u8]>, HotRow>,
 }
 
 impl Latest {
@@ -103,10 +92,10 @@ impl Latest {
     fn answer<T>(
         &self,
         keys: &[Vec<Value>],
-        answer: impl FnOnce(Option<Time>, &[Option<&Arc<HotRow>>]) -> T,
+        answer: impl FnOnce(Option<Time>, &[Option<&HotRow>]) -> T,
     ) -> T {
         let mut buffer = Vec::new();
-        let rows: Vec<Option<&Arc<HotRow>>> = keys
+        let rows: Vec<Option<&HotRow>> = keys
             .iter()
             .map(|key| {
                 buffer.clear();
@@ -184,7 +173,7 @@ impl HotStore {
         for entry in tree.iter() {
             let (key, value) = entry.map_err(|e| self.err(e))?;
             if let Some(row) = codec::decode(&value) {
-                rows.insert(key.as_ref().into(), Arc::new(HotRow::new(row)));
+                rows.insert(key.as_ref().into(), HotRow::new(row));
             }
         }
         Ok(Latest { watermark, rows })
@@ -231,9 +220,7 @@ impl HotStore {
         self.meta.insert(watermark_key(dataset), &watermark.to_be_bytes()).map_err(|e| self.err(e))?;
         match memory.get_mut(dataset) {
             Some(held) => {
-                held.rows.extend(
-                    latest.into_iter().map(|(key, row)| (key.into(), Arc::new(HotRow::new(row.clone())))),
-                );
+                held.rows.extend(latest.into_iter().map(|(key, row)| (key.into(), HotRow::new(row.clone()))));
                 held.watermark = Some(watermark);
             }
             // First use since the store opened: sled now holds everything, this publish too.
@@ -250,7 +237,7 @@ impl HotStore {
     pub fn lookup(&self, dataset: &str, keys: &[Vec<Value>]) -> Result<Lookup, HotStoreError> {
         self.lookup_with(dataset, keys, |watermark, rows| Lookup {
             watermark,
-            rows: rows.iter().map(|row| row.cloned()).collect(),
+            rows: rows.iter().map(|held| held.map(|held| held.row.clone())).collect(),
         })
     }
 
@@ -261,7 +248,7 @@ impl HotStore {
         &self,
         dataset: &str,
         keys: &[Vec<Value>],
-        answer: impl FnOnce(Option<Time>, &[Option<&Arc<HotRow>>]) -> T,
+        answer: impl FnOnce(Option<Time>, &[Option<&HotRow>]) -> T,
     ) -> Result<T, HotStoreError> {
         {
             let memory = self.memory.read().expect("hot store lock");
@@ -291,10 +278,6 @@ mod tests {
         vec![Value::str(key), Value::Int(time), Value::float(value)]
     }
 
-    fn held(key: &str, time: i64, value: f64) -> Option<Arc<HotRow>> {
-        Some(Arc::new(HotRow::new(row(key, time, value))))
-    }
-
     #[test]
     fn a_publish_keeps_each_keys_latest_row_and_the_watermark() {
         let dir = tempfile::tempdir().unwrap();
@@ -305,7 +288,7 @@ mod tests {
         store.publish("d", &[0], 1, &[row("a", 7, 3.0), row("a", 7, 1.0)], 10).unwrap();
         let found = store.lookup("d", &[key("b"), key("c"), key("a")]).unwrap();
         assert_eq!(found.watermark, Some(10));
-        assert_eq!(found.rows, vec![held("b", 4, 1.0), None, held("a", 7, 3.0)]);
+        assert_eq!(found.rows, vec![Some(row("b", 4, 1.0)), None, Some(row("a", 7, 3.0))]);
         store.reset("d").unwrap();
         assert_eq!(store.lookup("d", &[key("a")]).unwrap().rows, vec![None]);
     }
@@ -320,7 +303,7 @@ mod tests {
         let key = |k: &str, region: &str| vec![Value::str(k), Value::str(region)];
         let found =
             store.lookup("d", &[key("a", "eu"), key("a", "us"), key("b", "us"), key("b", "eu")]).unwrap();
-        let rows: Vec<Option<&Row>> = found.rows.iter().map(|r| r.as_ref().map(|held| held.row())).collect();
+        let rows: Vec<Option<&Row>> = found.rows.iter().map(Option::as_ref).collect();
         assert_eq!(
             rows,
             vec![Some(&row("a", 3, "eu")), Some(&row("a", 2, "us")), None, Some(&row("b", 1, "eu"))]
@@ -338,8 +321,9 @@ mod tests {
             serde_json::value::to_raw_value(&format!("{row:?}"))
         };
         let json = |store: &HotStore| {
-            let found = store.lookup("d", &key).unwrap();
-            found.rows[0].as_ref().unwrap().json(render).unwrap().get().to_string()
+            store
+                .lookup_with("d", &key, |_, rows| rows[0].unwrap().json(render).unwrap().get().to_string())
+                .unwrap()
         };
         store.publish("d", &[0], 1, &[row("a", 5, 2.0)], 6).unwrap();
         let first = json(&store);
@@ -352,10 +336,13 @@ mod tests {
         assert!(second.contains("3.0"), "{second}");
         // A failed rendering is not kept.
         store.publish("d", &[0], 1, &[row("a", 9, 4.0)], 10).unwrap();
-        let found = store.lookup("d", &key).unwrap();
-        let held = found.rows[0].as_ref().unwrap();
-        assert!(held.json(|_| Err::<Box<RawValue>, _>("no")).is_err());
-        assert!(held.json(render).unwrap().get().contains("4.0"));
+        store
+            .lookup_with("d", &key, |_, rows| {
+                let held = rows[0].unwrap();
+                assert!(held.json(|_| Err::<Box<RawValue>, _>("no")).is_err());
+                assert!(held.json(render).unwrap().get().contains("4.0"));
+            })
+            .unwrap();
     }
 
     #[test]
@@ -371,10 +358,16 @@ mod tests {
         let store = HotStore::open(dir.path()).unwrap();
         // First use is a lookup: loaded from sled.
         let found = store.lookup("d", &[key("a"), key("b")]).unwrap();
-        assert_eq!(found, Lookup { watermark: Some(6), rows: vec![held("a", 5, 2.0), held("b", 4, 1.0)] });
+        assert_eq!(
+            found,
+            Lookup { watermark: Some(6), rows: vec![Some(row("a", 5, 2.0)), Some(row("b", 4, 1.0))] }
+        );
         // First use is a publish: sled's rows and the new ones.
         store.publish("e", &[0], 1, &[row("b", 3, 1.5)], 4).unwrap();
         let found = store.lookup("e", &[key("a"), key("b")]).unwrap();
-        assert_eq!(found, Lookup { watermark: Some(4), rows: vec![held("a", 1, 7.0), held("b", 3, 1.5)] });
+        assert_eq!(
+            found,
+            Lookup { watermark: Some(4), rows: vec![Some(row("a", 1, 7.0)), Some(row("b", 3, 1.5))] }
+        );
     }
 }
