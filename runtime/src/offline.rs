@@ -370,8 +370,10 @@ pub fn materialize_sources(
                         "ColdStoreSink",
                         move |(input, _)| {
                             input.for_each(|_, data| {
-                                let rows: Vec<Row> =
-                                    data.drain(..).flat_map(|(row, _, diff)| insertions(row, diff)).collect();
+                                // Room for every row: most updates are one insertion or
+                                // one retraction.
+                                let mut rows: Vec<Row> = Vec::with_capacity(data.len());
+                                rows.extend(data.drain(..).flat_map(|(row, _, diff)| insertions(row, diff)));
                                 if !rows.is_empty() {
                                     // A closed channel means the writer failed; it reports why.
                                     let _ = sink.send((target_index, rows));

@@ -62,6 +62,14 @@ type Values = SmallVec<[Value; 1]>;
 /// bytes: a window holds many of these).
 type Pending = (Time, u32, Values, i32);
 
+/// Updates the operator sends downstream at a time: it hands a batch on once it holds this
+/// many (and what is left when it has caught up with the frontier).
+const OUTPUT_BATCH: usize = 1024;
+
+/// Room past [`OUTPUT_BATCH`] for the changes of the time that fills it (a retraction and a new
+/// row per touched key), so that a batch is rarely grown.
+const OUTPUT_SLACK: usize = 256;
+
 /// `diff` in parts that fit the `i32` a held row keeps: one part, but for multiplicities past
 /// 2^31 at one time.
 fn diff_parts(diff: isize) -> SmallVec<[i32; 1]> {
@@ -405,7 +413,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                 let mut pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
                 let mut state = State::new(spec);
                 let mut held = HeldCapability::new();
-                let mut out: Vec<Update> = Vec::new();
+                let mut out: Vec<Update> = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
                 let mut reported = Reported::new(state.spec.state_rows.clone());
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -442,11 +450,18 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         }
                         state.enter_and_leave(time);
                         state.emit(time, &mut out);
+                        // Sent in bounded batches, while still in cache, rather than all of
+                        // an epoch's changes in one container grown by doubling.
+                        if out.len() >= OUTPUT_BATCH {
+                            let cap = held.get().expect("pending work holds a capability");
+                            output.session(cap).give_container(&mut out);
+                            out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
+                        }
                     }
                     if !out.is_empty() {
                         let cap = held.get().expect("pending work holds a capability");
                         output.session(cap).give_container(&mut out);
-                        out.clear();
+                        out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
                     }
                     let next = match (pending.min_time(), state.next_event()) {
                         (Some(a), Some(b)) => Some(a.min(b)),
