@@ -153,12 +153,12 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    let lefts = left_pending.take_before(ready);
+                    let mut lefts = left_pending.take_before(ready).peekable();
                     let mut rights = right_pending.take_before(applicable).into_iter().peekable();
-                    if !lefts.is_empty() {
+                    if lefts.peek().is_some() {
                         let cap = held.get().expect("pending updates hold a capability");
                         let mut session = output.session(cap);
-                        for (time, (row, diff)) in lefts {
+                        for (time, (row, diff)) in lefts.by_ref() {
                             let as_of = time.saturating_add(spec.forward);
                             // Right updates up to and including the as-of time come first.
                             let due = std::iter::from_fn(|| rights.next_if(|(t, _)| *t <= as_of));
@@ -198,6 +198,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                             session.give((joined, time, diff));
                         }
                     }
+                    drop(lefts);
                     apply_right(&mut state, &spec, rights);
                     let next = match (left_pending.min_time(), right_pending.min_time()) {
                         (Some(a), Some(b)) => Some(a.min(b)),

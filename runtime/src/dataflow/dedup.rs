@@ -46,7 +46,7 @@ impl<'scope> Dedup<'scope> for RowCollection<'scope> {
                             }
                         }
                     });
-                    let mut ready = pending.take_before(frontier_time(frontier));
+                    let mut ready: Vec<(Time, Row)> = pending.take_before(frontier_time(frontier)).collect();
                     // Time order, then row order within a time.
                     ready.sort();
                     for (time, row) in ready {

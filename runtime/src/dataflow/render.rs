@@ -1,7 +1,7 @@
 //! Turns the plan of a set of datasets into collections of one worker's dataflow.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -11,8 +11,8 @@ use timely::dataflow::operators::vec::Map;
 
 use super::StateRows;
 use super::{
-    AggregateSpec, AsOfJoin, CountRows, Dedup, Failure, FirstLatest, JoinSpec, LambdaCall, LambdaStats,
-    RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
+    AggregateSpec, AsOfJoin, Changes, CountRows, Dedup, Failure, FirstLatest, JoinSpec, LambdaCall,
+    LambdaStats, RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Op, Plan};
@@ -73,6 +73,11 @@ impl RenderContext {
 /// Renders `targets` and every dataset they depend on. `sources` holds a collection for each
 /// source dataset needed. Returns a collection per rendered dataset, its rows in the dataset's
 /// declared field order.
+///
+/// The caller stores the targets' insertions ([`super::insertions`]). A target no rendered
+/// dataset reads may therefore come as its history rather than as a collection: where its
+/// last operator is an aggregation, a key's new row comes without the retraction of the row
+/// it replaces ([`Changes::Appending`]); the insertions are the same either way.
 pub fn render_datasets<'scope>(
     plan: &Plan,
     targets: &[String],
@@ -80,15 +85,39 @@ pub fn render_datasets<'scope>(
     context: &RenderContext,
 ) -> HashMap<String, RowCollection<'scope>> {
     let mut rendered: HashMap<String, RowCollection<'scope>> = sources.clone();
+    let read = read_datasets(plan, targets);
     for target in targets {
-        render_one(plan, target, &mut rendered, context);
+        render_one(plan, target, &read, &mut rendered, context);
     }
     rendered
+}
+
+/// The datasets that a dataset rendered for `targets` reads.
+fn read_datasets(plan: &Plan, targets: &[String]) -> HashSet<String> {
+    let mut read = HashSet::new();
+    let mut to_visit: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let mut visited = HashSet::new();
+    while let Some(name) = to_visit.pop() {
+        if !visited.insert(name) {
+            continue;
+        }
+        let Some(DatasetBody::Derived(graph)) = plan.dataset(name).map(|d| &d.body) else {
+            continue;
+        };
+        for node in &graph.nodes {
+            if let Op::Input { dataset } = &node.op {
+                read.insert(dataset.clone());
+                to_visit.push(dataset);
+            }
+        }
+    }
+    read
 }
 
 fn render_one<'scope>(
     plan: &Plan,
     name: &str,
+    read: &HashSet<String>,
     rendered: &mut HashMap<String, RowCollection<'scope>>,
     context: &RenderContext,
 ) -> RowCollection<'scope> {
@@ -101,8 +130,14 @@ fn render_one<'scope>(
     };
     let mut nodes: Vec<RowCollection<'scope>> = Vec::with_capacity(graph.nodes.len());
     for node in &graph.nodes {
+        let index = nodes.len();
+        // Only the store reads this node's output: the dataset's last node, which neither
+        // another node nor another dataset reads.
+        let stored_only = index == graph.output
+            && !read.contains(name)
+            && !graph.nodes.iter().any(|n| n.op.inputs().contains(&index));
         let collection = match &node.op {
-            Op::Input { dataset } => render_one(plan, dataset, rendered, context),
+            Op::Input { dataset } => render_one(plan, dataset, read, rendered, context),
             Op::Filter { input, lambda, projection }
             | Op::Transform { input, lambda, projection }
             | Op::Assign { input, lambda, projection, .. } => {
@@ -213,12 +248,12 @@ fn render_one<'scope>(
                         .map(|a| a.on.map(|i| input_schema.fields[i].ty.scalar))
                         .collect(),
                     state_rows: context.state_rows.clone(),
+                    changes: if stored_only { Changes::Appending } else { Changes::Retracting },
                 };
                 nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
             }
         };
         // Count each node's output as its own `out` and as `in` of every node reading it.
-        let index = nodes.len();
         let counters: Vec<Counter> = std::iter::once((node, "out"))
             .chain(graph.nodes.iter().filter(|n| n.op.inputs().contains(&index)).map(|n| (n, "in")))
             .filter_map(|(n, direction)| context.operator_counter(plan, name, &n.label, direction))

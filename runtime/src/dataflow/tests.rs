@@ -8,7 +8,7 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-use super::{AggregateSpec, AsOfJoin, JoinSpec, RowCollection, Update, WindowAggregate};
+use super::{AggregateSpec, AsOfJoin, Changes, JoinSpec, RowCollection, Update, WindowAggregate};
 use crate::plan::{AggregateFn, AggregatePlan, JoinHow, Window};
 use crate::value::{FieldType, ScalarType, Value};
 
@@ -58,13 +58,11 @@ fn row(values: &[Value]) -> Vec<Value> {
     values.to_vec()
 }
 
-#[test]
-fn window_edges_are_exclusive_at_t_minus_w_and_ties_all_count() {
-    let a = Value::str("a");
-    let event = |t: i64, v: i64| (row(&[a.clone(), Value::Int(t), Value::Int(v)]), t, 1);
-    let input = vec![event(0, 1), event(10, 2), event(10, 3), event(20, 4)];
-    let spec = AggregateSpec {
+/// A count over a sliding 10 ms window and a sum over all time, per field 0, of field 2.
+fn count_and_total(changes: Changes) -> AggregateSpec {
+    AggregateSpec {
         state_rows: Default::default(),
+        changes,
         keys: vec![0],
         aggregates: vec![
             AggregatePlan {
@@ -83,8 +81,20 @@ fn window_edges_are_exclusive_at_t_minus_w_and_ties_all_count() {
             },
         ],
         input_types: vec![None, Some(ScalarType::Int)],
-    };
-    let out = run(vec![input], move |mut c| c.remove(0).window_aggregate(spec, "test"));
+    }
+}
+
+/// Rows of key `a` at 0, 10, 10 and 20 with values 1 to 4.
+fn edge_events() -> Vec<Update> {
+    let event = |t: i64, v: i64| (row(&[Value::str("a"), Value::Int(t), Value::Int(v)]), t, 1);
+    vec![event(0, 1), event(10, 2), event(10, 3), event(20, 4)]
+}
+
+#[test]
+fn window_edges_are_exclusive_at_t_minus_w_and_ties_all_count() {
+    let a = Value::str("a");
+    let spec = count_and_total(Changes::Retracting);
+    let out = run(vec![edge_events()], move |mut c| c.remove(0).window_aggregate(spec, "test"));
     let state =
         |t: i64, n: i64, total: i64| row(&[a.clone(), Value::Int(t), Value::Int(n), Value::Int(total)]);
     assert_eq!(
@@ -101,6 +111,17 @@ fn window_edges_are_exclusive_at_t_minus_w_and_ties_all_count() {
             (state(30, 0, 10), 30, 1),
         ]
     );
+}
+
+#[test]
+fn an_appending_aggregate_emits_the_new_rows_of_the_retracting_one_alone() {
+    let retracting = count_and_total(Changes::Retracting);
+    let appending = count_and_total(Changes::Appending);
+    let full = run(vec![edge_events()], move |mut c| c.remove(0).window_aggregate(retracting, "test"));
+    let history = run(vec![edge_events()], move |mut c| c.remove(0).window_aggregate(appending, "test"));
+    let insertions: Vec<Update> = full.into_iter().filter(|(_, _, diff)| *diff > 0).collect();
+    assert_eq!(insertions.len(), 4);
+    assert_eq!(history, insertions);
 }
 
 #[test]

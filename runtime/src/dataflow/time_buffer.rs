@@ -1,6 +1,7 @@
 //! Updates held until the frontier passes their time, and the capability that covers them.
 
 use std::collections::VecDeque;
+use std::collections::vec_deque::Drain;
 
 use timely::dataflow::operators::Capability;
 
@@ -41,15 +42,17 @@ impl<T> TimeBuffer<T> {
         }
     }
 
-    /// Removes and returns, in time order, every item with time `< frontier` (all of them when
-    /// the frontier is empty).
-    pub(crate) fn take_before(&mut self, frontier: Option<Time>) -> Vec<(Time, T)> {
+    /// Removes, in time order, every item with time `< frontier` (all of them when the
+    /// frontier is empty). The items are moved out as the caller reads them, not copied into a
+    /// vector first (an epoch's worth of them would no longer be in cache by the time it is
+    /// read); those left unread are dropped with the iterator.
+    pub(crate) fn take_before(&mut self, frontier: Option<Time>) -> Drain<'_, (Time, T)> {
         self.sort();
         let end = match frontier {
             None => self.items.len(),
             Some(f) => self.items.partition_point(|(t, _)| *t < f),
         };
-        self.items.drain(..end).collect()
+        self.items.drain(..end)
     }
 }
 

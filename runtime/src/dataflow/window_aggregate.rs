@@ -6,7 +6,9 @@
 //! windows cover the last bucket or hop closed at or before `T`. The dataset changes whenever a
 //! row starts or stops counting (at `ts` for sliding and forever windows, at bucket and hop
 //! ends otherwise), and the operator emits a new row (and retracts the previous one) for the
-//! key at exactly those times, stamped with that time.
+//! key at exactly those times, stamped with that time. Where only a store reads the dataset
+//! ([`Changes::Appending`]), it emits the new row alone: a store keeps a dataset's history, in
+//! which a key's row lasts until its next one, so the retraction would only be dropped there.
 //!
 //! Times are processed in increasing order once the input frontier passes them: first every
 //! input update at `T`, then every row entering or leaving a window at `T`, then one output per
@@ -46,6 +48,19 @@ pub struct AggregateSpec {
     pub input_types: Vec<Option<ScalarType>>,
     /// Where the operator reports the rows its windows hold.
     pub state_rows: Arc<StateRows>,
+    /// Whether a key's new row comes with the retraction of the one it replaces.
+    pub changes: Changes,
+}
+
+/// What the operator emits when a key's row changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changes {
+    /// A collection's changes: the new row, and the retraction of the row it replaces. What
+    /// any operator reading the output needs.
+    Retracting,
+    /// A history's: the new row alone. Only for an output that goes straight to a store, which
+    /// keeps insertions ([`super::insertions`]) and so would drop the retraction.
+    Appending,
 }
 
 /// Aggregates a collection per key over windows.
@@ -152,11 +167,26 @@ impl WindowGroup {
     }
 }
 
+/// A key's aggregate values, held inline for up to four aggregates.
+type Aggregates = SmallVec<[Value; 4]>;
+
 struct KeyState {
     key: Vec<Value>,
     accumulators: Vec<Accumulator>,
-    current: Option<Row>,
+    /// The time and aggregates of the key's last emitted row (its key fields are `key`).
+    current: Option<(Time, Aggregates)>,
     touched_at: Option<Time>,
+}
+
+impl KeyState {
+    /// The key's row at `time` with `aggregates`: key fields, time, aggregates.
+    fn row(&self, time: Time, aggregates: &[Value]) -> Row {
+        let mut row = Vec::with_capacity(self.key.len() + 1 + aggregates.len());
+        row.extend(self.key.iter().cloned());
+        row.push(Value::Int(time));
+        row.extend(aggregates.iter().cloned());
+        row
+    }
 }
 
 struct State {
@@ -381,22 +411,22 @@ impl State {
     }
 
     /// The new row of every key touched at `time` whose values changed (or that has no row
-    /// yet), with the retraction of its previous row. A key touched without a change (a row
-    /// entering as another leaves, a row waiting for its bucket to close) keeps its row, so the
-    /// history holds exactly the changes.
+    /// yet), after the retraction of its previous row when retracting. A key touched without a
+    /// change (a row entering as another leaves, a row waiting for its bucket to close) keeps
+    /// its row, so the history holds exactly the changes.
     fn emit(&mut self, time: Time, out: &mut Vec<Update>) {
+        let retracting = self.spec.changes == Changes::Retracting;
         for id in self.touched.drain(..) {
             let state = &mut self.states[id as usize];
-            let width = state.key.len() + 1;
-            let mut row = Vec::with_capacity(width + state.accumulators.len());
-            row.extend(state.key.iter().cloned());
-            row.push(Value::Int(time));
-            row.extend(state.accumulators.iter_mut().map(|a| a.value_at(time)));
-            if state.current.as_ref().is_some_and(|previous| previous[width..] == row[width..]) {
+            let aggregates: Aggregates = state.accumulators.iter_mut().map(|a| a.value_at(time)).collect();
+            if state.current.as_ref().is_some_and(|(_, previous)| *previous == aggregates) {
                 continue;
             }
-            if let Some(previous) = state.current.replace(row.clone()) {
-                out.push((previous, time, -1));
+            let row = state.row(time, &aggregates);
+            if let Some((at, previous)) = state.current.replace((time, aggregates))
+                && retracting
+            {
+                out.push((state.row(at, &previous), time, -1));
             }
             out.push((row, time, 1));
         }
@@ -425,7 +455,7 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                         }
                     });
                     let frontier = frontier_time(frontier);
-                    let mut inputs = pending.take_before(frontier).into_iter().peekable();
+                    let mut inputs = pending.take_before(frontier).peekable();
                     loop {
                         let next_input = inputs.peek().map(|(t, _)| *t);
                         let time = match (next_input, state.next_event()) {
@@ -458,6 +488,9 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                             out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
                         }
                     }
+                    // Every input taken was before the frontier, so the loop applied it.
+                    debug_assert!(inputs.peek().is_none());
+                    drop(inputs);
                     if !out.is_empty() {
                         let cap = held.get().expect("pending work holds a capability");
                         output.session(cap).give_container(&mut out);
