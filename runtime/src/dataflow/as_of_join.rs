@@ -154,7 +154,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
                         (a, b) => a.or(b),
                     };
                     let mut lefts = left_pending.take_before(ready).peekable();
-                    let mut rights = right_pending.take_before(applicable).into_iter().peekable();
+                    let mut rights = right_pending.take_before(applicable).peekable();
                     if lefts.peek().is_some() {
                         let cap = held.get().expect("pending updates hold a capability");
                         let mut session = output.session(cap);
