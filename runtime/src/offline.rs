@@ -1,10 +1,11 @@
 //! Offline materialization: run a pipeline over its sources' history and write the full change
 //! history of the target datasets to the cold store.
 //!
-//! Source tables are read whole and sorted by event time, then
-//! fed to the dataflow with every row at its event time. The input frontier advances in coarse
-//! steps (one per `epoch_rows` rows of the largest source) and runs a few steps ahead of the
-//! output, so frontier bookkeeping stays off the per-row path. Because every operator works per
+//! Source tables are read whole and dealt to the workers, which each sort their share by event
+//! time (side by side) and feed it to the dataflow with every row at its event time. Each
+//! worker's input frontier advances in coarse steps (one per `epoch_rows` rows of the largest
+//! source, over all workers) and runs a few steps ahead of the output, so frontier bookkeeping
+//! stays off the per-row path. Because every operator works per
 //! complete time, the result does not depend on these step sizes, on the number of workers, or
 //! on how rows are spread over them.
 
@@ -187,11 +188,11 @@ pub fn materialize_offline(
     })
 }
 
-/// A source dataset's rows, in event-time order.
+/// A source dataset's rows, in the source's order.
 pub struct SourceRows {
     /// The dataset.
     pub dataset: String,
-    /// Its rows in event-time order.
+    /// Its rows, in the source's order (the workers sort their shares by time).
     pub rows: Vec<Row>,
     /// The timestamp field.
     pub time_field: usize,
@@ -199,7 +200,7 @@ pub struct SourceRows {
     pub report: SourceReport,
 }
 
-/// Reads and sorts every source dataset `targets` need.
+/// Reads every source dataset `targets` need.
 pub fn read_sources(
     config: &Config,
     pipeline: &LoadedPipeline,
@@ -226,9 +227,8 @@ pub fn read_sources(
             eprintln!("reading {dataset} from {source} ({})", reader.locate(&source.name));
         }
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
-        let mut rows = reader.read_table(&source.name, &dataset, schema)?;
+        let rows = reader.read_table(&source.name, &dataset, schema)?;
         let time_field = schema.timestamp_index();
-        sort_by_time(&mut rows, time_field);
         let report = SourceReport {
             dataset: dataset.clone(),
             location: reader.locate(&source.name),
@@ -259,26 +259,22 @@ fn sort_by_time(rows: &mut Vec<Row>, time_field: usize) {
     *rows = sorted;
 }
 
-/// Frontier steps: every `epoch_rows`-th time of the largest source, strictly increasing.
-fn epoch_boundaries(sources: &[SourceRows], epoch_rows: usize) -> Vec<Time> {
-    let Some(largest) = sources.iter().max_by_key(|s| s.rows.len()) else {
+/// Frontier steps of a worker: every `step_rows`-th time of its largest share of a source
+/// (`shares` in time order, their time fields at `time_fields`), strictly increasing.
+fn epoch_boundaries(shares: &[Vec<Row>], time_fields: &[usize], step_rows: usize) -> Vec<Time> {
+    let Some((largest, &time_field)) = shares.iter().zip(time_fields).max_by_key(|(rows, _)| rows.len())
+    else {
         return Vec::new();
     };
-    let mut boundaries: Vec<Time> = largest
-        .rows
-        .iter()
-        .step_by(epoch_rows.max(1))
-        .skip(1)
-        .filter_map(|row| row[largest.time_field].as_int())
-        .collect();
+    let mut boundaries: Vec<Time> =
+        largest.iter().step_by(step_rows.max(1)).skip(1).filter_map(|row| row[time_field].as_int()).collect();
     boundaries.dedup();
     boundaries
 }
 
 type SinkMessage = (usize, Vec<Row>);
 
-/// Runs `pipeline` over `sources` (each in event-time order; any order within a time) on
-/// `workers` workers and writes the `targets`' history to the cold store at `store_path`.
+/// Runs `pipeline` over `sources` (in any order) on `workers` workers and writes the `targets`' history to the cold store at `store_path`.
 /// Returns the rows fed and what was written.
 pub fn materialize_sources(
     pipeline: &LoadedPipeline,
@@ -293,10 +289,13 @@ pub fn materialize_sources(
     let state_rows = options.state_rows.clone();
     let chunk_rows = options.chunk_rows.max(1);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
-    let boundaries = Arc::new(epoch_boundaries(&sources, options.epoch_rows));
+    // Each worker steps its frontier once per its share of `epoch_rows` rows; the frontiers
+    // need not step together (the dataflow's frontier is the least of them).
+    let step_rows = (options.epoch_rows / workers.max(1)).max(1);
     let source_names: Vec<String> = sources.iter().map(|s| s.dataset.clone()).collect();
     let time_fields: Vec<usize> = sources.iter().map(|s| s.time_field).collect();
-    // Deal each source's rows round-robin to the workers, so each feeds its share.
+    // Deal each source's rows round-robin to the workers, so each feeds its share (and a source
+    // in time order is fed by every worker at once).
     let shares: Arc<Vec<Mutex<Vec<Vec<Row>>>>> =
         Arc::new((0..workers).map(|_| Mutex::new(Vec::new())).collect());
     for source in sources {
@@ -336,7 +335,6 @@ pub fn materialize_sources(
         let targets = targets.to_vec();
         let failure = failure.clone();
         let progress = progress.clone();
-        let boundaries = boundaries.clone();
         move |worker: &mut timely::worker::Worker| -> u64 {
             let index = worker.index();
             let guest = match pipeline.instantiate() {
@@ -385,6 +383,10 @@ pub fn materialize_sources(
             });
 
             let mut mine = std::mem::take(&mut *shares[index].lock().expect("shares"));
+            for (rows, &time_field) in mine.iter_mut().zip(&time_fields) {
+                sort_by_time(rows, time_field);
+            }
+            let boundaries = epoch_boundaries(&mine, &time_fields, step_rows);
             let mut cursors = vec![0usize; mine.len()];
             let mut fed = 0u64;
             let lag = 4;
@@ -676,6 +678,17 @@ fn write_part(
 mod tests {
     use super::*;
     use crate::value::Value;
+
+    #[test]
+    fn frontier_steps_are_every_nth_time_of_the_largest_share_without_repeats() {
+        let row = |t: i64| vec![Value::Int(t)];
+        let small: Vec<Row> = [1, 2].map(row).to_vec();
+        let large: Vec<Row> = [1, 2, 2, 2, 3, 5, 8, 9].map(row).to_vec();
+        let shares = [small, large];
+        assert_eq!(epoch_boundaries(&shares, &[0, 0], 2), vec![2, 3, 8]);
+        assert_eq!(epoch_boundaries(&shares, &[0, 0], 1), vec![2, 3, 5, 8, 9]);
+        assert!(epoch_boundaries(&[], &[], 2).is_empty());
+    }
 
     #[test]
     fn rows_sort_by_time_keeping_file_order_within_a_time() {
