@@ -2,11 +2,12 @@
 //!
 //! Every edge is a differential collection of rows: updates `(row, time, diff)` where `time` is
 //! the row's event time in milliseconds. The one exception is the output of a dataset that only
-//! a store reads, which may be its history (insertions only; see [`render_datasets`]). Operators are extension traits on [`RowCollection`],
-//! one per file. The stateful ones (as-of join, windowed aggregation) buffer updates until the
-//! input frontier passes their time and then process whole times in increasing order; that is
-//! what makes their output a function of the input collection alone, independent of how the
-//! input was batched or ordered within a time.
+//! a store reads, which may be its history (insertions only; see [`render_datasets`]).
+//! Operators are extension traits on [`RowCollection`], one per file. The stateful ones (as-of
+//! join, windowed aggregation) buffer updates until the input frontier passes their time and
+//! then process whole times in increasing order; that is what makes their output a function of
+//! the input collection alone, independent of how the input was batched or ordered within a
+//! time.
 
 mod as_of_join;
 mod count_rows;
