@@ -5,9 +5,9 @@
 //! time (side by side) and feed it to the dataflow with every row at its event time. Each
 //! worker's input frontier advances in coarse steps (one per `epoch_rows` rows of the largest
 //! source, over all workers) and runs a few steps ahead of the output, so frontier bookkeeping
-//! stays off the per-row path. Because every operator works per
-//! complete time, the result does not depend on these step sizes, on the number of workers, or
-//! on how rows are spread over them.
+//! stays off the per-row path. Because every operator works per complete time, the result does
+//! not depend on these step sizes, on the number of workers, or on how rows are spread over
+//! them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -274,8 +274,9 @@ fn epoch_boundaries(shares: &[Vec<Row>], time_fields: &[usize], step_rows: usize
 
 type SinkMessage = (usize, Vec<Row>);
 
-/// Runs `pipeline` over `sources` (in any order) on `workers` workers and writes the `targets`' history to the cold store at `store_path`.
-/// Returns the rows fed and what was written.
+/// Runs `pipeline` over `sources` (rows in any order) on `workers` workers and writes the
+/// `targets`' history to the cold store at `store_path`. Returns the rows fed and what was
+/// written.
 pub fn materialize_sources(
     pipeline: &LoadedPipeline,
     sources: Vec<SourceRows>,
