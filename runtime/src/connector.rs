@@ -85,6 +85,75 @@ pub enum ConnectorError {
         /// What went wrong.
         message: String,
     },
+    /// The filter run over the rows as they were read failed.
+    #[error("{file}: filtering the rows read: {message}")]
+    Filter {
+        /// The file or table.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Rows to keep, one verdict per row of a batch, or why the batch could not be judged.
+pub type FilterFn<'a> = Box<dyn FnMut(&[Row]) -> Result<Vec<bool>, String> + 'a>;
+
+/// A filter a source read applies to its rows as it parses them, so that the rows it drops are
+/// freed at once, while still in cache, and never held. Each reading thread starts its own
+/// (a filter may hold per-thread state, such as a guest instance).
+pub trait RowFilter: Sync {
+    /// The filter of one reading thread.
+    fn start(&self) -> Result<FilterFn<'_>, String>;
+}
+
+/// Rows passed through to a reader thread's rows a batch at a time, through the source's filter
+/// if it has one.
+pub(crate) struct Kept<'a> {
+    rows: Vec<Row>,
+    batch: Vec<Row>,
+    filter: Option<FilterFn<'a>>,
+}
+
+impl<'a> Kept<'a> {
+    /// Rows the filter judges at once.
+    const BATCH: usize = 4096;
+
+    /// Collects into `rows`, through `filter`'s thread filter if there is one.
+    pub(crate) fn new(rows: Vec<Row>, filter: Option<&'a dyn RowFilter>) -> Result<Self, String> {
+        let filter = filter.map(RowFilter::start).transpose()?;
+        let batch = if filter.is_some() { Vec::with_capacity(Self::BATCH) } else { Vec::new() };
+        Ok(Kept { rows, batch, filter })
+    }
+
+    pub(crate) fn push(&mut self, row: Row) -> Result<(), String> {
+        if self.filter.is_none() {
+            self.rows.push(row);
+            return Ok(());
+        }
+        self.batch.push(row);
+        if self.batch.len() >= Self::BATCH { self.judge() } else { Ok(()) }
+    }
+
+    fn judge(&mut self) -> Result<(), String> {
+        let Some(filter) = &mut self.filter else {
+            return Ok(());
+        };
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let verdicts = filter(&self.batch)?;
+        if verdicts.len() != self.batch.len() {
+            return Err(format!("{} verdicts for {} rows", verdicts.len(), self.batch.len()));
+        }
+        self.rows.extend(self.batch.drain(..).zip(verdicts).filter_map(|(row, keep)| keep.then_some(row)));
+        Ok(())
+    }
+
+    /// The rows kept, once the last batch is judged.
+    pub(crate) fn finish(mut self) -> Result<Vec<Row>, String> {
+        self.judge()?;
+        Ok(self.rows)
+    }
 }
 
 /// A connector kind: its config type and how to open it.
@@ -97,8 +166,15 @@ pub trait Connector: Sized {
 
 /// A connector that can read a whole table, for offline jobs.
 pub trait TableSource {
-    /// Reads every row of `table` with `schema`'s fields, in schema order.
-    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError>;
+    /// Reads every row of `table` with `schema`'s fields, in schema order, keeping those
+    /// `filter` (if any) accepts.
+    fn read_table(
+        &self,
+        table: &str,
+        dataset: &str,
+        schema: &Schema,
+        filter: Option<&dyn RowFilter>,
+    ) -> Result<Vec<Row>, ConnectorError>;
     /// Where `table` lives, for progress messages.
     fn locate(&self, table: &str) -> String;
 }

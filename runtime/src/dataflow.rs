@@ -33,7 +33,7 @@ pub use count_rows::CountRows;
 pub use dedup::Dedup;
 pub use failure::Failure;
 pub use first_latest::FirstLatest;
-pub use render::{NativeFilter, RenderContext, render_datasets};
+pub use render::{NativeFilter, RenderContext, SourceFilter, render_datasets, sole_source_filters};
 pub use state_rows::StateRows;
 pub use wasm_assign::WasmAssign;
 pub use wasm_filter::{LambdaCall, LambdaStats, WasmFilter};

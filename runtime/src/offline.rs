@@ -1,7 +1,8 @@
 //! Offline materialization: run a pipeline over its sources' history and write the full change
 //! history of the target datasets to the cold store.
 //!
-//! Source tables are read whole and dealt to the workers, which each sort their share by event
+//! Source tables are read whole (a source that only a filter reads is filtered as it is read:
+//! the rows it drops are freed at once and never held) and dealt to the workers, which each sort their share by event
 //! time (side by side) and feed it to the dataflow with every row at its event time. Each
 //! worker's input frontier advances in coarse steps (one per `epoch_rows` rows of the largest
 //! source, over all workers) and runs a few steps ahead of the output, so frontier bookkeeping
@@ -10,9 +11,10 @@
 //! them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,15 +27,17 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::{Config, ConfigError};
-use crate::connector::{ConnectorError, open_table_source};
+use crate::connector::{ConnectorError, FilterFn, RowFilter, open_table_source};
 use crate::dataflow::{
-    Failure, NativeFilter, RenderContext, StateRows, Time, Update, insertions, render_datasets,
+    Failure, NativeFilter, RenderContext, SourceFilter, StateRows, Time, Update, insertions, render_datasets,
+    sole_source_filters,
 };
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
 use crate::schema::Schema;
 use crate::store::{ColdStore, DatasetMeta, PartFile, StoreError};
 use crate::value::Row;
+use crate::wasm::batch_from_rows;
 
 /// How a job reports progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +125,10 @@ pub struct SourceReport {
     pub dataset: String,
     /// Where it was read from.
     pub location: String,
-    /// Rows read.
+    /// Rows read (before the filter run as they were read, if any).
     pub rows: usize,
+    /// Rows kept: those that passed that filter.
+    pub kept: usize,
 }
 
 /// What an offline job did.
@@ -164,7 +170,7 @@ pub fn materialize_offline(
     let started = Instant::now();
     let (_host, pipeline) = LoadedPipeline::load(config, wasm)?;
     let targets = pipeline.targets(&options.targets)?;
-    let sources = read_sources(config, &pipeline, &targets, &options.source_tags, options.progress)?;
+    let sources = read_sources(config, &pipeline, &targets, options)?;
     let read_time = started.elapsed();
     let store_path = config.cold_store_path()?;
     let workers = options.workers.unwrap_or_else(|| config.workers());
@@ -192,25 +198,30 @@ pub fn materialize_offline(
 pub struct SourceRows {
     /// The dataset.
     pub dataset: String,
-    /// Its rows, in the source's order (the workers sort their shares by time).
+    /// Its rows, in the source's order (the workers sort their shares by time): all of them,
+    /// or those its one reader, a filter, kept as they were read.
     pub rows: Vec<Row>,
+    /// Whether that filter ran as the rows were read.
+    pub filtered: bool,
     /// The timestamp field.
     pub time_field: usize,
     /// Where they came from.
     pub report: SourceReport,
 }
 
-/// Reads every source dataset `targets` need.
+/// Reads every source dataset `targets` need, running the filter that is a source's only
+/// reader (if any) on its rows as they are read.
 pub fn read_sources(
     config: &Config,
     pipeline: &LoadedPipeline,
     targets: &[String],
-    tags: &[(String, String)],
-    progress: Progress,
+    options: &OfflineOptions,
 ) -> Result<Vec<SourceRows>, OfflineError> {
+    let progress = options.progress;
+    let filters = sole_source_filters(&pipeline.plan, targets);
     let mut out = Vec::new();
     for dataset in pipeline.source_datasets(targets) {
-        let source = pipeline.choose_source(&dataset, tags, "offline")?;
+        let source = pipeline.choose_source(&dataset, &options.source_tags, "offline")?;
         let connector =
             config.connectors.get(&source.connector).ok_or_else(|| OfflineError::UnknownConnector {
                 dataset: dataset.clone(),
@@ -227,19 +238,71 @@ pub fn read_sources(
             eprintln!("reading {dataset} from {source} ({})", reader.locate(&source.name));
         }
         let schema = &pipeline.plan.dataset(&dataset).expect("validated").schema;
-        let rows = reader.read_table(&source.name, &dataset, schema)?;
+        let filter = filters.get(&dataset).map(|filter| ReadFilter {
+            pipeline,
+            filter,
+            schema,
+            native: options.native_filters.get(&filter.lambda).cloned(),
+            judged: AtomicUsize::new(0),
+        });
+        let rows = reader.read_table(
+            &source.name,
+            &dataset,
+            schema,
+            filter.as_ref().map(|f| f as &dyn RowFilter),
+        )?;
+        let read = filter.as_ref().map_or(rows.len(), |f| f.judged.load(Ordering::Relaxed));
         let time_field = schema.timestamp_index();
         let report = SourceReport {
             dataset: dataset.clone(),
             location: reader.locate(&source.name),
-            rows: rows.len(),
+            rows: read,
+            kept: rows.len(),
         };
         if progress != Progress::Off {
-            eprintln!("read {} rows of {dataset} in {:.2}s", rows.len(), started.elapsed().as_secs_f64());
+            let seconds = started.elapsed().as_secs_f64();
+            match &filter {
+                Some(f) => eprintln!(
+                    "read {read} rows of {dataset} in {seconds:.2}s, {} kept by {}",
+                    rows.len(),
+                    f.filter.label
+                ),
+                None => eprintln!("read {read} rows of {dataset} in {seconds:.2}s"),
+            }
         }
-        out.push(SourceRows { dataset, rows, time_field, report });
+        out.push(SourceRows { dataset, rows, filtered: filter.is_some(), time_field, report });
     }
     Ok(out)
+}
+
+/// A source's one filter, run by each thread that reads the source: the guest's lambda in an
+/// instance of its own, or the native closure standing in for it.
+struct ReadFilter<'a> {
+    pipeline: &'a LoadedPipeline,
+    filter: &'a SourceFilter,
+    schema: &'a Schema,
+    native: Option<NativeFilter>,
+    /// Rows judged, over every thread.
+    judged: AtomicUsize,
+}
+
+impl RowFilter for ReadFilter<'_> {
+    fn start(&self) -> Result<FilterFn<'_>, String> {
+        let judged = &self.judged;
+        if let Some(native) = &self.native {
+            return Ok(Box::new(move |rows: &[Row]| {
+                judged.fetch_add(rows.len(), Ordering::Relaxed);
+                Ok(rows.iter().map(|row| native(row)).collect())
+            }));
+        }
+        let mut guest = self.pipeline.instantiate().map_err(|e| e.to_string())?;
+        let (filter, schema) = (self.filter, self.schema);
+        Ok(Box::new(move |rows: &[Row]| {
+            judged.fetch_add(rows.len(), Ordering::Relaxed);
+            let batch = batch_from_rows(schema, &filter.projection, rows.iter());
+            guest.filter(filter.lambda, &batch).map_err(|e| format!("{}: {e}", filter.label))
+        }))
+    }
 }
 
 /// Sorts rows by event time, keeping the source's order within a time (the dataflow's output
@@ -275,8 +338,8 @@ fn epoch_boundaries(shares: &[Vec<Row>], time_fields: &[usize], step_rows: usize
 type SinkMessage = (usize, Vec<Row>);
 
 /// Runs `pipeline` over `sources` (rows in any order) on `workers` workers and writes the
-/// `targets`' history to the cold store at `store_path`. Returns the rows fed and what was
-/// written.
+/// `targets`' history to the cold store at `store_path`. Returns the source rows taken in (fed,
+/// or dropped by a filter as they were read) and what was written.
 pub fn materialize_sources(
     pipeline: &LoadedPipeline,
     sources: Vec<SourceRows>,
@@ -290,6 +353,9 @@ pub fn materialize_sources(
     let state_rows = options.state_rows.clone();
     let chunk_rows = options.chunk_rows.max(1);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
+    let dropped_at_read: u64 = sources.iter().map(|s| (s.report.rows - s.report.kept) as u64).sum();
+    let filtered_sources: HashSet<String> =
+        sources.iter().filter(|s| s.filtered).map(|s| s.dataset.clone()).collect();
     // Each worker steps its frontier once per its share of `epoch_rows` rows; the frontiers
     // need not step together (the dataflow's frontier is the least of them).
     let step_rows = (options.epoch_rows / workers.max(1)).max(1);
@@ -351,6 +417,7 @@ pub fn materialize_sources(
                 native_filters: native_filters.clone(),
                 metrics: None,
                 state_rows: state_rows.clone(),
+                filtered_sources: filtered_sources.clone(),
             };
             let probe = ProbeHandle::new();
             let mut inputs: Vec<InputHandleVec<Time, Update>> =
@@ -474,7 +541,7 @@ pub fn materialize_sources(
         return Err(OfflineError::Dataflow(message));
     }
     let writes = writers.commit(Instant::now())?;
-    Ok((fed, writes))
+    Ok((fed + dropped_at_read, writes))
 }
 
 /// What the cold-store writers did.

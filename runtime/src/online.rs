@@ -258,7 +258,7 @@ impl OnlinePipeline {
     ) -> Result<usize, OnlineError> {
         let schema = &self.pipeline.plan.dataset(dataset).expect("validated").schema;
         let reader = open_table_source(connector, config)?;
-        let rows = reader.read_table(table, dataset, schema)?;
+        let rows = reader.read_table(table, dataset, schema, None)?;
         let count = rows.len();
         let time = schema.timestamp_index();
         let workers = self.feeds.workers();

@@ -34,8 +34,8 @@ fn a_sliding_hour_holds_at_most_twice_an_hours_rows_of_bounded_size() {
     let config = Config::load(Some(&dir.path().join("volga.toml"))).unwrap();
     let (_host, pipeline) = LoadedPipeline::load(&config, &guest("lambdas")).unwrap();
     let targets = vec!["HourCounts".to_string()];
-    let sources = read_sources(&config, &pipeline, &targets, &[], volga::offline::Progress::Off).unwrap();
     let options = OfflineOptions { epoch_rows: 2_000, ..OfflineOptions::default() };
+    let sources = read_sources(&config, &pipeline, &targets, &options).unwrap();
     let store = dir.path().join("cold.db");
     materialize_sources(&pipeline, sources, &targets, 2, &store, &options).unwrap();
 

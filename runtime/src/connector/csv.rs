@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Connector, ConnectorError, Interner, TableSource, file_name, parse_cell_interned};
+use super::{
+    Connector, ConnectorError, Interner, Kept, RowFilter, TableSource, file_name, parse_cell_interned,
+};
 use crate::config::Config;
 use crate::schema::Schema;
 use crate::value::Row;
@@ -46,7 +48,13 @@ impl TableSource for CsvSource {
         file_name(&self.path(table))
     }
 
-    fn read_table(&self, table: &str, dataset: &str, schema: &Schema) -> Result<Vec<Row>, ConnectorError> {
+    fn read_table(
+        &self,
+        table: &str,
+        dataset: &str,
+        schema: &Schema,
+        filter: Option<&dyn RowFilter>,
+    ) -> Result<Vec<Row>, ConnectorError> {
         let path = self.path(table);
         let file = file_name(&path);
         let bytes = std::fs::read(&path)
@@ -81,7 +89,8 @@ impl TableSource for CsvSource {
             let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(part);
             // Sized from line counts: growing by doubling copied each part's rows about twice
             // over, into memory the kernel had to zero first.
-            let mut rows = Vec::with_capacity(capacity);
+            let filtering = |message| ConnectorError::Filter { file: file.clone(), message };
+            let mut rows = Kept::new(Vec::with_capacity(capacity), filter).map_err(filtering)?;
             let mut record = csv::StringRecord::new();
             let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
             // Errors name the line in the file: the lines before this part, plus its own.
@@ -123,9 +132,9 @@ impl TableSource for CsvSource {
                     })?;
                     row.push(value);
                 }
-                rows.push(row);
+                rows.push(row).map_err(filtering)?;
             }
-            Ok(rows)
+            rows.finish().map_err(filtering)
         };
         if parts.len() == 1 {
             return read(&parts[0], lines(parts[0]));
@@ -214,7 +223,7 @@ mod tests {
         write_table(dir.path(), rows, None);
         let bytes = std::fs::read(dir.path().join("t.csv")).unwrap();
         assert!(split_lines(&bytes, 18, 2).len() == 2, "the test file must be split");
-        let read = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap();
+        let read = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap();
         assert_eq!(read.len(), rows);
         for (i, row) in read.iter().enumerate() {
             let expected = vec![
@@ -230,7 +239,7 @@ mod tests {
     fn a_bad_cell_in_a_later_part_names_its_line_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write_table(dir.path(), 80_000, Some(70_000));
-        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap_err().to_string();
+        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap_err().to_string();
         // The header is line 1, row i is line i + 2.
         assert!(error.contains(":70002: column `price`"), "{error}");
     }
@@ -243,7 +252,7 @@ mod tests {
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str("1.5,only three,2000\n");
         std::fs::write(&path, text).unwrap();
-        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema()).unwrap_err().to_string();
+        let error = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap_err().to_string();
         assert!(error.contains("line 80002: 3 fields where the header has 4"), "{error}");
     }
 

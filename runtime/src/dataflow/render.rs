@@ -15,7 +15,7 @@ use super::{
     LambdaStats, RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
-use crate::plan::{DatasetBody, Op, Plan};
+use crate::plan::{DatasetBody, Graph, Op, Plan};
 use crate::value::{Row, Value};
 use crate::wasm::GuestInstance;
 
@@ -35,6 +35,20 @@ pub struct RenderContext {
     pub metrics: Option<Arc<Metrics>>,
     /// Rows held by the job's windows.
     pub state_rows: Arc<StateRows>,
+    /// Source datasets whose one reader, a filter ([`sole_source_filters`]), ran as their rows
+    /// were read: that filter passes its input through.
+    pub filtered_sources: HashSet<String>,
+}
+
+/// A filter that is the only reader of a source dataset in a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFilter {
+    /// The lambda.
+    pub lambda: u32,
+    /// The filter's label, for errors.
+    pub label: String,
+    /// The source's fields the lambda reads.
+    pub projection: Vec<usize>,
 }
 
 impl RenderContext {
@@ -92,9 +106,9 @@ pub fn render_datasets<'scope>(
     rendered
 }
 
-/// The datasets that a dataset rendered for `targets` reads.
-fn read_datasets(plan: &Plan, targets: &[String]) -> HashSet<String> {
-    let mut read = HashSet::new();
+/// The derived datasets rendered for `targets`: the targets and every one they read.
+fn job_graphs<'p>(plan: &'p Plan, targets: &'p [String]) -> Vec<&'p Graph> {
+    let mut graphs = Vec::new();
     let mut to_visit: Vec<&str> = targets.iter().map(String::as_str).collect();
     let mut visited = HashSet::new();
     while let Some(name) = to_visit.pop() {
@@ -106,12 +120,63 @@ fn read_datasets(plan: &Plan, targets: &[String]) -> HashSet<String> {
         };
         for node in &graph.nodes {
             if let Op::Input { dataset } = &node.op {
-                read.insert(dataset.clone());
                 to_visit.push(dataset);
             }
         }
+        graphs.push(graph);
     }
-    read
+    graphs
+}
+
+/// The datasets that a dataset rendered for `targets` reads.
+fn read_datasets(plan: &Plan, targets: &[String]) -> HashSet<String> {
+    let inputs = job_graphs(plan, targets).into_iter().flat_map(|graph| &graph.nodes);
+    inputs
+        .filter_map(|node| match &node.op {
+            Op::Input { dataset } => Some(dataset.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The source datasets that, of everything rendered for `targets`, a single filter reads, with
+/// that filter. The offline job runs such a filter as it reads the source, so that the rows it
+/// drops are never held ([`RenderContext::filtered_sources`]): a filter judges each row alone,
+/// so the rows that reach the rest of the dataflow are the same.
+pub fn sole_source_filters(plan: &Plan, targets: &[String]) -> HashMap<String, SourceFilter> {
+    // Per source dataset: each node reading it (a filter, or `None` for anything else).
+    let mut readers: HashMap<&str, Vec<Option<SourceFilter>>> = HashMap::new();
+    for graph in job_graphs(plan, targets) {
+        for (index, node) in graph.nodes.iter().enumerate() {
+            let Op::Input { dataset } = &node.op else {
+                continue;
+            };
+            if !matches!(plan.dataset(dataset).map(|d| &d.body), Some(DatasetBody::Source(_))) {
+                continue;
+            }
+            let readers = readers.entry(dataset).or_default();
+            if index == graph.output {
+                readers.push(None);
+            }
+            for reader in graph.nodes.iter().filter(|n| n.op.inputs().contains(&index)) {
+                readers.push(match &reader.op {
+                    Op::Filter { lambda, projection, .. } => Some(SourceFilter {
+                        lambda: *lambda,
+                        label: reader.label.clone(),
+                        projection: projection.clone(),
+                    }),
+                    _ => None,
+                });
+            }
+        }
+    }
+    readers
+        .into_iter()
+        .filter_map(|(dataset, mut readers)| match (readers.pop(), readers.is_empty()) {
+            (Some(Some(filter)), true) => Some((dataset.to_string(), filter)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn render_one<'scope>(
@@ -131,6 +196,13 @@ fn render_one<'scope>(
     let mut nodes: Vec<RowCollection<'scope>> = Vec::with_capacity(graph.nodes.len());
     for node in &graph.nodes {
         let index = nodes.len();
+        let filtered_at_source = match &node.op {
+            Op::Filter { input, .. } => matches!(
+                &graph.nodes[*input].op,
+                Op::Input { dataset } if context.filtered_sources.contains(dataset)
+            ),
+            _ => false,
+        };
         // Only the store reads this node's output: the dataset's last node, which neither
         // another node nor another dataset reads.
         let stored_only = index == graph.output
@@ -138,6 +210,8 @@ fn render_one<'scope>(
             && !graph.nodes.iter().any(|n| n.op.inputs().contains(&index));
         let collection = match &node.op {
             Op::Input { dataset } => render_one(plan, dataset, read, rendered, context),
+            // The filter ran as the source was read: its rows all passed it.
+            Op::Filter { input, .. } if filtered_at_source => nodes[*input].clone(),
             Op::Filter { input, lambda, projection }
             | Op::Transform { input, lambda, projection }
             | Op::Assign { input, lambda, projection, .. } => {

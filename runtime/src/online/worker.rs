@@ -56,6 +56,8 @@ pub(crate) fn run(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
         native_filters: HashMap::new(),
         metrics: Some(shared.metrics.clone()),
         state_rows: shared.state_rows.clone(),
+        // Live sources are not read ahead: every filter runs in the dataflow.
+        filtered_sources: Default::default(),
     };
     let plan = shared.pipeline.plan.clone();
     let mut inputs: Vec<Option<InputHandleVec<Time, Update>>> =
