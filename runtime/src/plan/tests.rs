@@ -260,3 +260,40 @@ fn join_bounds_list_aggregates_and_list_keys_are_checked() {
     let err = Plan::from_spec(&spec).unwrap_err().to_string();
     assert!(err.contains("dataset `User`") && err.contains("key field `user_id` cannot be a list"), "{err}");
 }
+
+#[test]
+fn a_filter_is_run_as_its_source_is_read_only_when_it_is_the_sources_one_reader() {
+    let mut spec = example(WitType::Optional(S::Float), "user_id", "product_type");
+    // A second dataset reading the orders without a filter.
+    let mut spend = spec.datasets[2].clone();
+    spend.name = "AllSpend".into();
+    let pipeline = spend.pipeline.as_mut().unwrap();
+    pipeline.nodes.remove(1);
+    pipeline.nodes[2] = WitNode::Join(JoinNode {
+        left: 0,
+        right: 1,
+        left_on: vec!["buyer_id".into()],
+        right_on: vec!["user_id".into()],
+        how: WitHow::Inner,
+        within: None,
+    });
+    pipeline.nodes[3] = WitNode::Aggregate(AggregateNode {
+        input: 2,
+        keys: vec!["user_id".into()],
+        aggregates: vec![avg("7d", "avg_7d")],
+    });
+    pipeline.output = 3;
+    spec.datasets.push(spend);
+    let plan = Plan::from_spec(&spec).unwrap();
+    let filters = |targets: &[&str]| {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        crate::dataflow::sole_source_filters(&plan, &targets)
+    };
+
+    let alone = filters(&["Features"]);
+    assert_eq!(alone.keys().collect::<Vec<_>>(), ["Order"], "users are read by a join");
+    assert_eq!(alone["Order"].lambda, 0);
+    assert_eq!(alone["Order"].projection, [1], "the filter reads product_type");
+    assert!(filters(&["Features", "AllSpend"]).is_empty(), "the orders have a second reader");
+    assert!(filters(&["AllSpend"]).is_empty());
+}
