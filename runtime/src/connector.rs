@@ -106,8 +106,8 @@ pub trait RowFilter: Sync {
     fn start(&self) -> Result<FilterFn<'_>, String>;
 }
 
-/// Rows passed through to a reader thread's rows a batch at a time, through the source's filter
-/// if it has one.
+/// The rows a reading thread keeps: every row it parses, or, through the source's filter, those
+/// the filter accepts (judged a batch at a time).
 pub(crate) struct Kept<'a> {
     rows: Vec<Row>,
     batch: Vec<Row>,
@@ -292,6 +292,45 @@ pub(crate) fn file_name(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keeps the rows whose first value is even.
+    struct KeepEven;
+
+    impl RowFilter for KeepEven {
+        fn start(&self) -> Result<FilterFn<'_>, String> {
+            Ok(Box::new(|rows: &[Row]| Ok(rows.iter().map(|r| r[0].as_int().unwrap() % 2 == 0).collect())))
+        }
+    }
+
+    /// Gives one verdict fewer than the rows it is given.
+    struct Miscounts;
+
+    impl RowFilter for Miscounts {
+        fn start(&self) -> Result<FilterFn<'_>, String> {
+            Ok(Box::new(|rows: &[Row]| Ok(vec![true; rows.len() - 1])))
+        }
+    }
+
+    #[test]
+    fn a_read_keeps_the_rows_its_filter_accepts_in_order_across_batches() {
+        let mut kept = Kept::new(Vec::new(), Some(&KeepEven)).unwrap();
+        for i in 0..10_000 {
+            kept.push(vec![Value::Int(i)]).unwrap();
+        }
+        let rows = kept.finish().unwrap();
+        assert_eq!(rows, (0..5_000).map(|i| vec![Value::Int(2 * i)]).collect::<Vec<_>>());
+        let mut unfiltered = Kept::new(Vec::new(), None).unwrap();
+        unfiltered.push(vec![Value::Int(1)]).unwrap();
+        assert_eq!(unfiltered.finish().unwrap(), vec![vec![Value::Int(1)]]);
+    }
+
+    #[test]
+    fn a_filter_giving_the_wrong_number_of_verdicts_fails_the_read() {
+        let mut kept = Kept::new(Vec::new(), Some(&Miscounts)).unwrap();
+        kept.push(vec![Value::Int(1)]).unwrap();
+        kept.push(vec![Value::Int(2)]).unwrap();
+        assert_eq!(kept.finish().unwrap_err(), "1 verdicts for 2 rows");
+    }
 
     #[test]
     fn timestamps_accept_millis_and_rfc3339() {

@@ -236,6 +236,33 @@ mod tests {
     }
 
     #[test]
+    fn a_filtered_table_keeps_the_rows_each_reading_threads_filter_accepts() {
+        // Keeps the rows whose `at` (the second field) is even.
+        struct AtIsEven(std::sync::atomic::AtomicUsize);
+        impl RowFilter for AtIsEven {
+            fn start(&self) -> Result<crate::connector::FilterFn<'_>, String> {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(Box::new(|rows: &[Row]| {
+                    Ok(rows.iter().map(|r| r[1].as_int().unwrap() % 2 == 0).collect())
+                }))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write_table(dir.path(), 80_000, None);
+        let filter = AtIsEven(Default::default());
+        let read = CsvSource::new(dir.path()).read_table("t", "T", &schema(), Some(&filter)).unwrap();
+        let bytes = std::fs::read(dir.path().join("t.csv")).unwrap();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(
+            filter.0.into_inner(),
+            split_lines(&bytes, 18, threads).len(),
+            "one filter per reading thread"
+        );
+        assert_eq!(read.len(), 40_000);
+        assert!(read.iter().enumerate().all(|(i, row)| row[1] == Value::Int(1000 + 2 * i as i64)));
+    }
+
+    #[test]
     fn a_bad_cell_in_a_later_part_names_its_line_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write_table(dir.path(), 80_000, Some(70_000));
