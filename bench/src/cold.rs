@@ -13,8 +13,8 @@ use volga::schema::Schema;
 use volga::store::{ColdStore, DatasetMeta};
 use volga::value::{Row, ScalarType, Value};
 
-/// Rows per append, as the offline writers batch them.
-const APPEND_ROWS: usize = 50_000;
+/// Rows per append, as a worker's sink hands them on (a window operator's output batch).
+const APPEND_ROWS: usize = 1024;
 
 /// What writing a history took.
 pub struct ColdWrite {
@@ -53,18 +53,17 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
             .map(|(file, share)| {
                 let barrier = &barrier;
                 scope.spawn(move || -> Result<()> {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                     // Every writer reaches both barriers, failed or not, so none waits forever.
-                    let created = runtime.block_on(file.create(schema, writers));
+                    let created = file.create(schema, writers);
                     barrier.wait();
-                    let inserted = created.and_then(|part| {
+                    let inserted = created.and_then(|mut part| {
                         for chunk in share.chunks(APPEND_ROWS) {
-                            runtime.block_on(part.append(chunk))?;
+                            part.append(chunk)?;
                         }
                         Ok(part)
                     });
                     barrier.wait();
-                    runtime.block_on(inserted?.finish())?;
+                    inserted?.finish()?;
                     Ok(())
                 })
             })

@@ -637,7 +637,7 @@ fn offline(
         );
     }
     println!(
-        "(insert: the cold-store writers inserting history rows, one per worker, alongside the dataflow, summed; commit: indexing their parts side by side at the end and swapping them in)"
+        "(insert: the workers' sinks inserting history rows into their parts as the dataflow runs, summed; commit: each worker indexing its part at the end, side by side, and the parts swapped in)"
     );
     let native_run = &results.last().expect("the native variant").1;
     for (name, run) in &results[..results.len() - 1] {
@@ -677,7 +677,7 @@ fn offline(
     );
     report.info(
         format!(
-            "offline, {orders} orders, {}: inserting history (alongside, summed over writers)",
+            "offline, {orders} orders, {}: inserting history (in the sinks, summed over workers)",
             results[0].0
         ),
         first.insert_time.as_secs_f64(),

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use differential_dataflow::AsCollection;
@@ -29,13 +29,13 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use crate::config::{Config, ConfigError};
 use crate::connector::{ConnectorError, FilterFn, RowFilter, open_table_source};
 use crate::dataflow::{
-    Failure, NativeFilter, RenderContext, SourceFilter, StateRows, Time, Update, insertions, render_datasets,
+    Failure, NativeFilter, RenderContext, SourceFilter, StateRows, Time, Update, render_datasets,
     sole_source_filters,
 };
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
 use crate::schema::Schema;
-use crate::store::{ColdStore, DatasetMeta, PartFile, StoreError};
+use crate::store::{ColdStore, DatasetMeta, PartFile, PartWriter, StoreError};
 use crate::value::Row;
 use crate::wasm::batch_from_rows;
 
@@ -148,8 +148,8 @@ pub struct OfflineReport {
     pub read_time: Duration,
     /// Dataflow and cold-store writes.
     pub compute_time: Duration,
-    /// Of that, the cold-store writers inserting history rows (alongside the dataflow), summed
-    /// over the writers.
+    /// Of that, the workers' sinks inserting history rows into their parts, summed over the
+    /// workers.
     pub insert_time: Duration,
     /// Of that, committing the histories once the dataflow is done (building their indexes).
     pub commit_time: Duration,
@@ -335,8 +335,6 @@ fn epoch_boundaries(shares: &[Vec<Row>], time_fields: &[usize], step_rows: usize
     boundaries
 }
 
-type SinkMessage = (usize, Vec<Row>);
-
 /// Runs `pipeline` over `sources` (rows in any order) on `workers` workers and writes the
 /// `targets`' history to the cold store at `store_path`. Returns the source rows taken in (fed,
 /// or dropped by a filter as they were read) and what was written.
@@ -395,20 +393,28 @@ pub fn materialize_sources(
         eprintln!("materializing {} from {total_events} events on {workers} workers", targets.join(", "));
     }
 
-    let (writers, sinks) = HistoryWriters::start(store_path, pipeline, targets, workers)?;
+    let writers = HistoryWriters::start(store_path, pipeline, targets, workers)?;
+    let files = writers.files_by_part();
     let failure = Failure::default();
     let job = {
         let pipeline = pipeline.clone();
         let targets = targets.to_vec();
         let failure = failure.clone();
         let progress = progress.clone();
-        move |worker: &mut timely::worker::Worker| -> u64 {
+        move |worker: &mut timely::worker::Worker| -> (u64, PartWrites) {
             let index = worker.index();
             let guest = match pipeline.instantiate() {
                 Ok(guest) => Rc::new(RefCell::new(guest)),
                 Err(e) => {
                     failure.fail(e);
-                    return 0;
+                    return (0, PartWrites::default());
+                }
+            };
+            let parts = match WorkerParts::create(&files[index], files.len()) {
+                Ok(parts) => Rc::new(RefCell::new(parts)),
+                Err(e) => {
+                    failure.fail(e.to_string());
+                    return (0, PartWrites::default());
                 }
             };
             let context = RenderContext {
@@ -429,20 +435,23 @@ pub fn materialize_sources(
                 }
                 let rendered = render_datasets(&plan, &targets, &collections, &context);
                 for (target_index, target) in targets.iter().enumerate() {
-                    // Each worker's output goes to its own writer and part of the history.
-                    let sink = sinks[index].clone();
+                    // Each worker writes its output into its own part of the history, as it
+                    // comes: the rows are inserted while in this core's cache, and freed
+                    // where they were made.
+                    let parts = parts.clone();
+                    let failure = failure.clone();
                     rendered[target].inner.clone().probe_with(&probe).sink(
                         Pipeline,
                         "ColdStoreSink",
                         move |(input, _)| {
                             input.for_each(|_, data| {
-                                // Room for every row: most updates are one insertion or
-                                // one retraction.
-                                let mut rows: Vec<Row> = Vec::with_capacity(data.len());
-                                rows.extend(data.drain(..).flat_map(|(row, _, diff)| insertions(row, diff)));
-                                if !rows.is_empty() {
-                                    // A closed channel means the writer failed; it reports why.
-                                    let _ = sink.send((target_index, rows));
+                                // A history keeps insertions, `diff` times each.
+                                let mut rows: Vec<&Row> = Vec::with_capacity(data.len());
+                                for (row, _, diff) in data.iter() {
+                                    rows.extend(std::iter::repeat_n(row, (*diff).max(0) as usize));
+                                }
+                                if let Err(e) = parts.borrow_mut().append(target_index, &rows) {
+                                    failure.fail(e);
                                 }
                             });
                         },
@@ -491,7 +500,7 @@ pub fn materialize_sources(
             };
             for (step, &boundary) in boundaries.iter().enumerate() {
                 if failure.is_set() {
-                    return fed;
+                    return (fed, PartWrites::default());
                 }
                 let n = send_until(Some(boundary), &mut inputs);
                 fed += n;
@@ -519,10 +528,26 @@ pub fn materialize_sources(
             fed += n;
             progress.inc(n);
             inputs.clear();
-            while !probe.done() && !failure.is_set() {
+            // Run to completion, not only until the probe is done: the sinks, after the probe,
+            // may hold rows still to write. Timely then drops the dataflow and its sinks.
+            while worker.has_dataflows() && !failure.is_set() {
                 worker.step_or_park(park);
             }
-            fed
+            if failure.is_set() {
+                return (fed, PartWrites::default());
+            }
+            let Ok(parts) = Rc::try_unwrap(parts) else {
+                failure.fail("a cold-store sink outlived its dataflow");
+                return (fed, PartWrites::default());
+            };
+            // Every row is written: the worker indexes its parts, side by side with the others.
+            match parts.into_inner().finish() {
+                Ok(done) => (fed, done),
+                Err(e) => {
+                    failure.fail(e.to_string());
+                    (fed, PartWrites::default())
+                }
+            }
         }
     };
     let guards = match timely::execute(timely::Config::process(workers), job) {
@@ -532,66 +557,105 @@ pub fn materialize_sources(
             return Err(OfflineError::Dataflow(format!("cannot start {workers} workers: {e}")));
         }
     };
-    let fed: u64 = guards.join().into_iter().map(|r| r.unwrap_or(0)).sum();
+    let mut fed = 0;
+    let mut parts = Vec::with_capacity(workers);
+    for outcome in guards.join() {
+        match outcome {
+            Ok((worker_fed, part)) => {
+                fed += worker_fed;
+                parts.push(part);
+            }
+            Err(message) => failure.fail(format!("a worker failed: {message}")),
+        }
+    }
     progress.finish_and_clear();
-    // The workers, and with them every sink sender, are gone: the writers drain, index their
-    // parts, and the histories are committed.
     if let Some(message) = failure.message() {
         writers.abandon();
         return Err(OfflineError::Dataflow(message));
     }
-    let writes = writers.commit(Instant::now())?;
+    let writes = writers.commit(parts)?;
     Ok((fed + dropped_at_read, writes))
 }
 
-/// What the cold-store writers did.
+/// What was written to the cold store.
 #[derive(Clone, Debug, Default)]
 pub struct Writes {
     /// `(dataset, rows of history written)`.
     pub written: Vec<(String, u64)>,
-    /// Time spent inserting rows, summed over the writers.
+    /// Time the workers' sinks spent inserting rows, summed over the workers.
     pub insert_time: Duration,
-    /// Time from the end of the dataflow to the histories committed: the parts indexed, side by
-    /// side, and swapped in.
+    /// Time from the end of the dataflow to the histories committed: the parts indexed (each by
+    /// its worker, side by side; the slowest counts) and swapped in.
     pub commit_time: Duration,
 }
 
-/// What one writer did: rows per target, and time spent inserting them.
+/// What one worker wrote: rows per target, time spent inserting them, and time indexing.
+#[derive(Default)]
 struct PartWrites {
     rows: Vec<u64>,
     insert_time: Duration,
+    index_time: Duration,
 }
 
-type WriterResult = Result<PartWrites, OfflineError>;
+/// A worker's part of each target's history, written by its sinks as their rows come, then
+/// indexed by the worker once its dataflow is done.
+struct WorkerParts {
+    writers: Vec<PartWriter>,
+    done: PartWrites,
+}
 
-/// Rows a writer gathers per target before one insert transaction.
-const APPEND_ROWS: usize = 50_000;
+impl WorkerParts {
+    /// Creates the part files `files` (one per target), of `parts` written side by side.
+    fn create(files: &[(PartFile, Schema)], parts: usize) -> Result<WorkerParts, StoreError> {
+        let writers =
+            files.iter().map(|(file, schema)| file.create(schema, parts)).collect::<Result<_, _>>()?;
+        Ok(WorkerParts { writers, done: PartWrites { rows: vec![0; files.len()], ..PartWrites::default() } })
+    }
+
+    fn append(&mut self, target: usize, rows: &[&Row]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.writers[target].append(rows)?;
+        self.done.insert_time += started.elapsed();
+        self.done.rows[target] += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Indexes and syncs the parts: they are ready to be committed.
+    fn finish(self) -> Result<PartWrites, StoreError> {
+        let started = Instant::now();
+        for writer in self.writers {
+            writer.finish()?;
+        }
+        Ok(PartWrites { index_time: started.elapsed(), ..self.done })
+    }
+}
 
 /// The cold store's side of an offline job: each target's history is written in one part per
-/// worker (see `store::parts`), each part by its own thread, which appends what its worker's
-/// sinks send and indexes the part once the dataflow is done; then the parts are committed.
+/// worker (see `store::parts`), by that worker's sinks, and indexed by it once the dataflow is
+/// done; then the parts are committed here.
 struct HistoryWriters {
     runtime: tokio::runtime::Runtime,
     store: ColdStore,
     metas: Vec<DatasetMeta>,
     /// Per target, its parts.
     files: Vec<Vec<PartFile>>,
-    threads: Vec<std::thread::JoinHandle<WriterResult>>,
 }
 
 impl HistoryWriters {
-    /// Starts one writer per part; returns them with the senders the workers' sinks use, by
-    /// worker.
+    /// Names the parts of each target's new history, `parts` of each.
     fn start(
         store_path: &Path,
         pipeline: &LoadedPipeline,
         targets: &[String],
         parts: usize,
-    ) -> Result<(HistoryWriters, Vec<mpsc::SyncSender<SinkMessage>>), OfflineError> {
+    ) -> Result<HistoryWriters, OfflineError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| OfflineError::Dataflow(format!("cannot start the cold-store writer: {e}")))?;
+            .map_err(|e| OfflineError::Dataflow(format!("cannot open the cold store: {e}")))?;
         let store = runtime.block_on(ColdStore::open(store_path))?;
         let plan = &pipeline.plan;
         let metas: Vec<DatasetMeta> = targets
@@ -617,56 +681,35 @@ impl HistoryWriters {
             .collect();
         let files =
             metas.iter().map(|meta| store.begin_parts(&meta.name, parts)).collect::<Result<Vec<_>, _>>()?;
-        let mut writers = HistoryWriters { runtime, store, metas, files, threads: Vec::new() };
-        let mut senders = Vec::with_capacity(parts);
-        for part in 0..parts {
-            let (sender, received) = mpsc::sync_channel::<SinkMessage>(64);
-            let mine: Vec<(PartFile, Schema)> = writers
-                .files
-                .iter()
-                .zip(&writers.metas)
-                .map(|(files, meta)| (files[part].clone(), meta.schema.clone()))
-                .collect();
-            let thread = std::thread::Builder::new()
-                .name(format!("volga-history-{part}"))
-                .spawn(move || write_part(mine, parts, received))
-                .map_err(|e| OfflineError::Dataflow(format!("cannot start a cold-store writer: {e}")));
-            match thread {
-                Ok(thread) => writers.threads.push(thread),
-                Err(e) => {
-                    // The writers started so far end once their senders are gone.
-                    drop(senders);
-                    writers.abandon();
-                    return Err(e);
-                }
-            }
-            senders.push(sender);
-        }
-        Ok((writers, senders))
+        Ok(HistoryWriters { runtime, store, metas, files })
     }
 
-    /// Waits for the writers (every sender gone) and commits the histories they wrote.
-    fn commit(mut self, started: Instant) -> Result<Writes, OfflineError> {
+    /// Per part (worker), the file of each target it writes, with the target's schema.
+    fn files_by_part(&self) -> Vec<Vec<(PartFile, Schema)>> {
+        let parts = self.files.first().map_or(0, Vec::len);
+        (0..parts)
+            .map(|part| {
+                self.files
+                    .iter()
+                    .zip(&self.metas)
+                    .map(|(files, meta)| (files[part].clone(), meta.schema.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Commits the histories the workers wrote (`parts`: what each did).
+    fn commit(self, parts: Vec<PartWrites>) -> Result<Writes, OfflineError> {
+        let started = Instant::now();
         let mut counts = vec![0u64; self.metas.len()];
         let mut writes = Writes::default();
-        let mut failed = None;
-        for thread in std::mem::take(&mut self.threads) {
-            match thread.join() {
-                Ok(Ok(part)) => {
-                    writes.insert_time += part.insert_time;
-                    for (count, rows) in counts.iter_mut().zip(part.rows) {
-                        *count += rows;
-                    }
-                }
-                Ok(Err(e)) => failed = failed.or(Some(e)),
-                Err(_) => {
-                    failed = failed.or(Some(OfflineError::Dataflow("a cold-store writer panicked".into())))
-                }
+        let mut index_time = Duration::ZERO;
+        for part in &parts {
+            writes.insert_time += part.insert_time;
+            index_time = index_time.max(part.index_time);
+            for (count, rows) in counts.iter_mut().zip(&part.rows) {
+                *count += rows;
             }
-        }
-        if let Some(e) = failed {
-            self.abandon();
-            return Err(e);
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let mut targets = self.metas.iter().zip(&self.files).zip(counts);
@@ -687,59 +730,16 @@ impl HistoryWriters {
             writes.written.push((meta.name.clone(), count));
         }
         self.runtime.block_on(self.store.close());
-        writes.commit_time = started.elapsed();
+        writes.commit_time = index_time + started.elapsed();
         Ok(writes)
     }
 
-    /// Stops waiting for the writers and deletes what they wrote: the job failed.
-    fn abandon(mut self) {
-        for thread in std::mem::take(&mut self.threads) {
-            let _ = thread.join();
-        }
+    /// Deletes what the workers wrote: the job failed.
+    fn abandon(self) {
         for file in self.files.iter().flatten() {
             file.remove();
         }
     }
-}
-
-/// One writer: appends the rows its worker's sinks send to its part of each target's history,
-/// in transactions of [`APPEND_ROWS`], then indexes the parts.
-fn write_part(
-    parts: Vec<(PartFile, Schema)>,
-    writers: usize,
-    received: mpsc::Receiver<SinkMessage>,
-) -> WriterResult {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| OfflineError::Dataflow(format!("cannot start a cold-store writer: {e}")))?;
-    let mut outputs = Vec::with_capacity(parts.len());
-    for (file, schema) in &parts {
-        outputs.push(runtime.block_on(file.create(schema, writers))?);
-    }
-    let mut buffers: Vec<Vec<Row>> = vec![Vec::new(); outputs.len()];
-    let mut done = PartWrites { rows: vec![0; outputs.len()], insert_time: Duration::ZERO };
-    let mut flush = |target: usize, rows: &mut Vec<Row>| -> Result<(), OfflineError> {
-        let started = Instant::now();
-        runtime.block_on(outputs[target].append(rows))?;
-        done.insert_time += started.elapsed();
-        rows.clear();
-        Ok(())
-    };
-    for (target, rows) in received {
-        done.rows[target] += rows.len() as u64;
-        buffers[target].extend(rows);
-        if buffers[target].len() >= APPEND_ROWS {
-            flush(target, &mut buffers[target])?;
-        }
-    }
-    for (target, rows) in buffers.iter_mut().enumerate() {
-        flush(target, rows)?;
-    }
-    for output in outputs {
-        runtime.block_on(output.finish())?;
-    }
-    Ok(done)
 }
 
 #[cfg(test)]

@@ -656,7 +656,7 @@ impl ColdStore {
 /// statements `before` (and raises `count_for`'s catalog row count by their number). The insert
 /// runs on the calling thread, through the connection's C handle: it blocks that thread, not
 /// only the task, until the rows are written.
-pub(super) async fn insert_rows<R: std::borrow::Borrow<Row>>(
+async fn insert_rows<R: std::borrow::Borrow<Row>>(
     pool: &SqlitePool,
     location: &str,
     table: &str,
@@ -679,7 +679,7 @@ pub(super) async fn insert_rows<R: std::borrow::Borrow<Row>>(
             message: format!("a row of {} values for {width} fields", row.borrow().len()),
         });
     }
-    let insert = format!("INSERT INTO {} VALUES ({})", quote(table), vec!["?"; width].join(", "));
+    let insert = insert_statement(table, schema);
     let append = sqlite_insert::Append { before, insert: &insert, rows, count_for };
     let mut connection = pool.acquire().await.map_err(sql)?;
     let outcome = {
@@ -698,6 +698,11 @@ pub(super) async fn insert_rows<R: std::borrow::Borrow<Row>>(
         }
         StoreError::Write { location: location.to_string(), table: table.to_string(), message: failure.0 }
     })
+}
+
+/// The single-row insert into history table `table` of `schema`'s fields.
+pub(super) fn insert_statement(table: &str, schema: &Schema) -> String {
+    format!("INSERT INTO {} VALUES ({})", quote(table), vec!["?"; schema.fields.len()].join(", "))
 }
 
 /// The statement creating an empty history table `table` of `schema`'s fields.
@@ -965,9 +970,9 @@ mod tests {
     async fn write_parts(store: &ColdStore, name: &str, schema: &Schema, parts: &[Vec<Row>]) -> DatasetMeta {
         let files = store.begin_parts(name, parts.len()).unwrap();
         for (file, rows) in files.iter().zip(parts) {
-            let writer = file.create(schema, parts.len()).await.unwrap();
-            writer.append(rows).await.unwrap();
-            writer.finish().await.unwrap();
+            let mut writer = file.create(schema, parts.len()).unwrap();
+            writer.append(rows).unwrap();
+            writer.finish().unwrap();
         }
         let meta = DatasetMeta {
             rows: parts.iter().map(Vec::len).sum::<usize>() as i64,

@@ -24,10 +24,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use super::cold::{StoreError, create_table_statement, index_statement, insert_rows, sorter_threads};
+use super::cold::{StoreError, create_table_statement, index_statement, insert_statement, sorter_threads};
+use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
 use crate::value::Row;
 
@@ -114,64 +115,56 @@ impl PartFile {
         &self.file
     }
 
-    /// Creates the part's file, with an empty history table of `schema`, for writing. The
-    /// writer's connections run on the calling async runtime.
-    pub async fn create(&self, schema: &Schema, writers: usize) -> Result<PartWriter, StoreError> {
-        let location = self.path.display().to_string();
-        let sql = |source| StoreError::Sql { location: location.clone(), source };
+    /// Creates the part's file, with an empty history table of `schema`, for writing by one
+    /// thread at a time: of `writers` writing parts side by side.
+    pub fn create(&self, schema: &Schema, writers: usize) -> Result<PartWriter, StoreError> {
         let _ = std::fs::remove_file(&self.path);
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(sql)?
-            .filename(&self.path)
-            .create_if_missing(true)
-            // Nothing reads a part before it is complete and synced (see the module docs).
-            .journal_mode(SqliteJournalMode::Off)
-            .synchronous(SqliteSynchronous::Off)
-            // Helper threads for the index build's sorter, if the parts' builds leave cores
-            // idle. With a build per core, helpers only slow it: two 4.25M-row parts on 2 cores
-            // took 2.9 s to index with none, 3.5 s with one or two each.
-            .pragma("threads", sorter_helpers(writers).to_string());
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(sql)?;
-        sqlx::query(AssertSqlSafe(create_table_statement(&self.dataset, schema)))
-            .execute(&pool)
-            .await
-            .map_err(sql)?;
-        Ok(PartWriter { pool, location, part: self.clone(), schema: schema.clone() })
+        let table = create_table_statement(&self.dataset, schema);
+        // Nothing reads a part before it is complete and synced (see the module docs). Helper
+        // threads for the index build's sorter, if the parts' builds leave cores idle: with a
+        // build per core, helpers only slow it (two 4.25M-row parts on 2 cores took 2.9 s to
+        // index with none, 3.5 s with one or two each).
+        let threads = format!("PRAGMA threads = {}", sorter_helpers(writers));
+        let setup = ["PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
+        let insert = insert_statement(&self.dataset, schema);
+        let bulk = Bulk::create(&self.path, &setup, &insert, schema.fields.len())
+            .map_err(|failure| self.failed(failure.0))?;
+        Ok(PartWriter { bulk, part: self.clone(), schema: schema.clone() })
+    }
+
+    fn failed(&self, message: String) -> StoreError {
+        StoreError::Write { location: self.path.display().to_string(), table: self.dataset.clone(), message }
     }
 }
 
-/// Writes one part of a history: appends, then [`PartWriter::finish`] to index it.
+/// Writes one part of a history: [`PartWriter::append`] in one transaction from the first row
+/// to the last, then [`PartWriter::finish`] to index it. Synchronous, on the caller's thread:
+/// a worker writes its own part as its rows come, while they are in its cache.
 pub struct PartWriter {
-    pool: SqlitePool,
-    location: String,
+    bulk: Bulk,
     part: PartFile,
     schema: Schema,
 }
 
 impl PartWriter {
-    /// Appends rows (in schema order), in one transaction.
-    pub async fn append<R: std::borrow::Borrow<Row>>(&self, rows: &[R]) -> Result<(), StoreError> {
-        insert_rows(&self.pool, &self.location, &self.part.dataset, &self.schema, rows, &[], None).await
+    /// Appends rows (in schema order).
+    pub fn append<R: std::borrow::Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), StoreError> {
+        self.bulk.append(rows).map_err(|failure| self.part.failed(failure.0))
     }
 
-    /// Builds the part's key/time index, closes it and syncs it to disk. It is then ready to be
-    /// committed.
-    pub async fn finish(self) -> Result<(), StoreError> {
-        let sql = |source| StoreError::Sql { location: self.location.clone(), source };
+    /// Commits the rows, builds the part's key/time index, closes it and syncs it to disk. It
+    /// is then ready to be committed.
+    pub fn finish(self) -> Result<(), StoreError> {
         // SQLite's default page cache: the sorter sizes its runs by it, and larger runs sorted
         // slower here (see `INDEX_CACHE_PRAGMA` in `cold`).
-        sqlx::query("PRAGMA cache_size = -2000").execute(&self.pool).await.map_err(sql)?;
-        sqlx::query(AssertSqlSafe(index_statement(&self.part.dataset, &self.schema)))
-            .execute(&self.pool)
-            .await
-            .map_err(sql)?;
-        self.pool.close().await;
+        let index = index_statement(&self.part.dataset, &self.schema);
+        self.bulk
+            .finish(&["PRAGMA cache_size = -2000", &index])
+            .map_err(|failure| self.part.failed(failure.0))?;
         // Durable before the catalog names it (it is written without a journal or syncs).
-        std::fs::File::open(&self.part.path).and_then(|file| file.sync_all()).map_err(|e| StoreError::Write {
-            location: self.location.clone(),
-            table: self.part.dataset.clone(),
-            message: format!("cannot sync the written history: {e}"),
-        })
+        std::fs::File::open(&self.part.path)
+            .and_then(|file| file.sync_all())
+            .map_err(|e| self.part.failed(format!("cannot sync the written history: {e}")))
     }
 }
 

@@ -4,13 +4,16 @@
 //! This is the cold store's write path, and the one hot loop of it. Going through sqlx cost a
 //! statement of 3,000 rows' placeholders per 30,000 values, an argument vector per statement,
 //! an encode call, a lock and a clear per value, and a statement journal (a multi-row statement
-//! may fail half way); here a row costs its binds and one step. The connection is sqlx's own,
-//! held locked (`LockedSqliteHandle`) so its worker thread makes no call on it meanwhile.
+//! may fail half way); here a row costs its binds and one step. A live history's connection is
+//! sqlx's own, held locked (`LockedSqliteHandle`) so its worker thread makes no call on it
+//! meanwhile; a part of an offline history has a [`Bulk`] connection of its own, with one
+//! statement and one transaction open from its first row to its last.
 
 #![allow(unsafe_code)]
 
 use std::borrow::Borrow;
 use std::ffi::{CStr, CString, c_int};
+use std::path::Path;
 use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
@@ -70,15 +73,8 @@ unsafe fn insert_all<R: Borrow<Row>>(
     append: &Append<'_, R>,
 ) -> Result<(), SqliteFailure> {
     let insert = unsafe { Statement::prepare(db, append.insert) }?;
-    for row in append.rows {
-        for (i, value) in row.borrow().iter().enumerate() {
-            // SAFETY: the statement is live; text is bound with SQLITE_STATIC, and the row
-            // outlives the step (every parameter is bound again for the next row, and the
-            // statement is finalized before the rows are released).
-            unsafe { insert.bind(i as c_int + 1, value) }?;
-        }
-        unsafe { insert.step_done() }?;
-    }
+    // SAFETY: the statement is live, and finalized (below) before the rows are released.
+    unsafe { insert.insert_each(append.rows) }?;
     drop(insert);
     if let Some(name) = append.count_for {
         let update =
@@ -127,6 +123,22 @@ impl Statement {
 
     pub(super) unsafe fn check(&self, code: c_int) -> Result<(), SqliteFailure> {
         if code == ffi::SQLITE_OK { Ok(()) } else { Err(unsafe { failure(self.db) }) }
+    }
+
+    /// Inserts `rows` (each as wide as the statement's parameters), one step each. Text is
+    /// bound without a copy: the statement must be finalized, or its bindings cleared, before
+    /// the rows are released.
+    unsafe fn insert_each<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
+        for row in rows {
+            for (i, value) in row.borrow().iter().enumerate() {
+                // SAFETY: the statement is live; the row outlives the step (every parameter is
+                // bound again for the next row, and the caller clears or finalizes the
+                // statement before the rows go).
+                unsafe { self.bind(i as c_int + 1, value) }?;
+            }
+            unsafe { self.step_done() }?;
+        }
+        Ok(())
     }
 
     /// Binds `value` to parameter `index` (from 1). Text is bound without a copy: it must stay
@@ -193,5 +205,100 @@ impl Drop for Statement {
     fn drop(&mut self) {
         // SAFETY: the statement was prepared on `db` and is finalized once.
         unsafe { ffi::sqlite3_finalize(self.raw) };
+    }
+}
+
+/// A connection of the cold store's own to a new file, for one writer: the file's table
+/// created, its insert prepared once, and one transaction open from the first row to
+/// [`Bulk::finish`]. For files nothing reads until they are complete (parts of an offline
+/// history), written without a journal: a failed write leaves a file to delete, not one to
+/// repair.
+pub(super) struct Bulk {
+    /// The prepared insert: `None` once finalized.
+    insert: Option<Statement>,
+    db: NonNull<ffi::sqlite3>,
+    width: usize,
+    closed: bool,
+}
+
+// SAFETY: the connection is opened without SQLite's per-connection mutex and is used by one
+// thread at a time: `Bulk` owns it and its statement, and every use takes `&mut self` or `self`.
+unsafe impl Send for Bulk {}
+
+impl Bulk {
+    /// Creates the file at `path`, runs `setup` (pragmas, the table), and prepares `insert`, a
+    /// single-row `INSERT` of `width` parameters.
+    pub(super) fn create(
+        path: &Path,
+        setup: &[&str],
+        insert: &str,
+        width: usize,
+    ) -> Result<Bulk, SqliteFailure> {
+        let name = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| SqliteFailure(format!("a path with a NUL byte: {}", path.display())))?;
+        let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE | ffi::SQLITE_OPEN_NOMUTEX;
+        let mut db = ptr::null_mut();
+        // SAFETY: the name is NUL-terminated; SQLite sets `db` even on failure (to a handle
+        // that must be closed), or leaves it null when out of memory.
+        let code = unsafe { ffi::sqlite3_open_v2(name.as_ptr(), &mut db, flags, ptr::null()) };
+        let Some(db) = NonNull::new(db) else {
+            return Err(SqliteFailure("out of memory opening a connection".into()));
+        };
+        // From here the connection is closed by `Bulk`'s drop, on any failure.
+        let mut bulk = Bulk { insert: None, db, width, closed: false };
+        if code != ffi::SQLITE_OK {
+            return Err(unsafe { failure(db.as_ptr()) });
+        }
+        for statement in setup.iter().copied().chain(["BEGIN"]) {
+            // SAFETY: `db` is open and ours.
+            unsafe { exec(db.as_ptr(), statement) }?;
+        }
+        // SAFETY: as above.
+        bulk.insert = Some(unsafe { Statement::prepare(db.as_ptr(), insert) }?);
+        Ok(bulk)
+    }
+
+    /// Inserts `rows`, each as wide as the insert's parameters, in the open transaction.
+    pub(super) fn append<R: Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), SqliteFailure> {
+        let insert = self.insert.as_ref().ok_or_else(|| SqliteFailure("the writer is finished".into()))?;
+        // Checked before any bind: a short row would leave parameters bound to the previous
+        // row's text.
+        if let Some(row) = rows.iter().map(Borrow::<Row>::borrow).find(|row| row.len() != self.width) {
+            return Err(SqliteFailure(format!("a row of {} values for {} fields", row.len(), self.width)));
+        }
+        // SAFETY: the statement is live and ours; the text it binds without a copy is unbound
+        // below, before the caller can release the rows.
+        let inserted = unsafe { insert.insert_each(rows) };
+        unsafe { ffi::sqlite3_clear_bindings(insert.raw) };
+        inserted
+    }
+
+    /// Commits the rows, runs `after` (an index build), and closes the connection.
+    pub(super) fn finish(mut self, after: &[&str]) -> Result<(), SqliteFailure> {
+        self.insert = None;
+        let db = self.db.as_ptr();
+        let outcome = ["COMMIT"].iter().chain(after).try_for_each(|statement| {
+            // SAFETY: `db` is open and ours; its one statement is finalized.
+            unsafe { exec(db, statement) }
+        });
+        self.closed = true;
+        // SAFETY: as above; closed once, here (`closed` keeps the drop from closing it again).
+        let code = unsafe { ffi::sqlite3_close(db) };
+        outcome?;
+        if code != ffi::SQLITE_OK {
+            return Err(SqliteFailure(format!("cannot close the file (SQLite code {code})")));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Bulk {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Not finished: the rows are abandoned. The statement first, then the connection.
+            self.insert = None;
+            // SAFETY: the connection is ours and still open, its one statement finalized.
+            unsafe { ffi::sqlite3_close(self.db.as_ptr()) };
+        }
     }
 }
