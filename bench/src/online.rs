@@ -433,7 +433,8 @@ pub fn run(spec: &OnlineSpec, dir: &Path, wasm: &Path, report: &mut Report) -> R
 
 /// Consumer properties for the tansu broker, for Volga's consumer and the bare one alike. With
 /// librdkafka's defaults (`fetch.wait.max.ms` 500, `fetch.min.bytes` 1) a bare consumer read
-/// 130-150k messages/s from it; with a 10 ms wait and 1 MB minimum, 0.8-0.97M/s.
+/// 130-150k messages/s from it; with a 10 ms wait and 1 MB minimum, 0.8-0.97M/s. (Volga's
+/// connector also sets `fetch.queue.backoff.ms` itself; the bare consumer never fills its queue.)
 const FETCH_PROPERTIES: [(&str, &str); 2] = [("fetch.wait.max.ms", "10"), ("fetch.min.bytes", "1000000")];
 
 /// A tansu broker with in-memory storage on a free loopback port, stopped on drop.
