@@ -49,7 +49,7 @@ pub(crate) fn consume(consumer: BaseConsumer, source: Arc<OnlineSource>, stop: A
             timeout = Duration::ZERO;
         }
         if !records.is_empty() {
-            source.offer(std::mem::take(&mut records));
+            source.offer(std::mem::replace(&mut records, Vec::with_capacity(BATCH)));
         }
     }
 }
