@@ -161,6 +161,30 @@ pub const INLINE_STR: usize = 23;
 /// A row: one value per field of its schema, in the schema's order.
 pub type Row = Vec<Value>;
 
+/// Asks the CPU to bring `row`'s values into the cache, for a loop that will read them a few
+/// rows from now: each row's values are their own allocation, which no hardware prefetcher
+/// follows, and rows held for a while (until their time is complete, or their batch is written)
+/// are read after the cache has moved on.
+#[inline]
+#[allow(unsafe_code)]
+pub(crate) fn prefetch_row(row: &Row) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = row.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(row.as_slice());
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
+            // fault; the address is within the row's allocation.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+            offset += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Formats a float as the shortest string that parses back to the same bits.
 pub fn format_float(v: f64) -> String {
     if v.is_nan() {

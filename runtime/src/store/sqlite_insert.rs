@@ -18,32 +18,11 @@ use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
-use crate::value::{F64, Row, Value};
+use crate::value::{F64, Row, Value, prefetch_row};
 
-/// Rows ahead of the one being bound whose values are fetched into the cache meanwhile.
+/// Rows ahead of the one being bound whose values are fetched into the cache meanwhile: a
+/// history's rows reach their insert after the rest of their batch has pushed them out of it.
 const PREFETCH_AHEAD: usize = 4;
-
-/// Asks the CPU to bring `row`'s values into the cache: each row's values are their own
-/// allocation, which no hardware prefetcher follows, and a history's rows reach their insert
-/// after the rest of their batch has pushed them out of the cache.
-#[inline]
-fn prefetch_values(row: &Row) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = row.as_ptr().cast::<i8>();
-        let bytes = std::mem::size_of_val(row.as_slice());
-        let mut offset = 0;
-        while offset < bytes {
-            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
-            // fault; the address is within the row's allocation.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-            offset += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
-}
 
 /// A SQLite failure, with SQLite's message.
 #[derive(Debug)]
@@ -156,7 +135,7 @@ impl Statement {
     unsafe fn insert_each<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
         for (n, row) in rows.iter().enumerate() {
             if let Some(ahead) = rows.get(n + PREFETCH_AHEAD) {
-                prefetch_values(ahead.borrow());
+                prefetch_row(ahead.borrow());
             }
             for (i, value) in row.borrow().iter().enumerate() {
                 // SAFETY: the statement is live; the row outlives the step (every parameter is
