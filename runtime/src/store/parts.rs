@@ -185,6 +185,30 @@ mod tests {
     }
 
     #[test]
+    fn a_part_refuses_a_row_of_the_wrong_width_and_leaves_no_file_once_dropped() {
+        use crate::schema::Field;
+        use crate::value::{FieldType, ScalarType, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
+        let schema = Schema {
+            fields: vec![
+                field("id", FieldType::required(ScalarType::Str), true, false),
+                field("at", FieldType::required(ScalarType::Timestamp), false, true),
+            ],
+        };
+        let part = PartFile::new(dir.path(), "Spent", 1, 0);
+        let mut writer = part.create(&schema, 1).unwrap();
+        writer.append(&[vec![Value::str("a"), Value::Int(1)]]).unwrap();
+        let error = writer.append(&[vec![Value::str("b")]]).unwrap_err().to_string();
+        assert!(error.contains("a row of 1 values for 2 fields"), "{error}");
+        assert!(error.contains("`Spent`"), "{error}");
+        // A job that fails drops its writers and then deletes their files.
+        drop(writer);
+        part.remove();
+        assert!(!dir.path().join(part.file()).exists());
+    }
+
+    #[test]
     fn part_names_read_back_and_order_by_generation() {
         let early = file_name("Spent", 0x18a, 0);
         let late = file_name("Spent", 0x1_0000_0000, 3);
