@@ -161,6 +161,9 @@ pub const INLINE_STR: usize = 23;
 /// A row: one value per field of its schema, in the schema's order.
 pub type Row = Vec<Value>;
 
+/// How many rows ahead of the one it reads a loop over held rows prefetches (`prefetch_row`).
+pub(crate) const PREFETCH_AHEAD: usize = 4;
+
 /// Asks the CPU to bring `row`'s values into the cache, for a loop that will read them a few
 /// rows from now: each row's values are their own allocation, which no hardware prefetcher
 /// follows, and rows held for a while (until their time is complete, or their batch is written)

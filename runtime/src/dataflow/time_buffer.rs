@@ -5,10 +5,7 @@ use std::collections::VecDeque;
 use timely::dataflow::operators::Capability;
 
 use super::Time;
-use crate::value::{Row, prefetch_row};
-
-/// Items ahead of the one being taken whose rows are fetched into the cache meanwhile.
-const PREFETCH_AHEAD: usize = 4;
+use crate::value::{PREFETCH_AHEAD, Row, prefetch_row};
 
 /// An item whose row is worth fetching into the cache a few items before it is read: held
 /// items are read once their time is complete, long after they arrived.

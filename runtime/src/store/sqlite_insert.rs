@@ -18,11 +18,7 @@ use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
-use crate::value::{F64, Row, Value, prefetch_row};
-
-/// Rows ahead of the one being bound whose values are fetched into the cache meanwhile: a
-/// history's rows reach their insert after the rest of their batch has pushed them out of it.
-const PREFETCH_AHEAD: usize = 4;
+use crate::value::{F64, PREFETCH_AHEAD, Row, Value, prefetch_row};
 
 /// A SQLite failure, with SQLite's message.
 #[derive(Debug)]
@@ -134,6 +130,8 @@ impl Statement {
     /// the rows are released.
     unsafe fn insert_each<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
         for (n, row) in rows.iter().enumerate() {
+            // A history's rows reach their insert after the rest of their batch has pushed
+            // them out of the cache.
             if let Some(ahead) = rows.get(n + PREFETCH_AHEAD) {
                 prefetch_row(ahead.borrow());
             }
@@ -218,8 +216,8 @@ impl Drop for Statement {
 /// A connection of the cold store's own to a new file, for one writer: the file's table
 /// created, its insert prepared once, and one transaction open from the first row to
 /// [`Bulk::finish`]. For files nothing reads until they are complete (parts of an offline
-/// history), written without a journal: a failed write leaves a file to delete, not one to
-/// repair.
+/// history, which their `setup` writes without a journal): a failed write leaves a file to
+/// delete, not one to repair.
 pub(super) struct Bulk {
     /// The prepared insert: `None` once finalized.
     insert: Option<Statement>,
