@@ -2,7 +2,7 @@
 //! in SQL (SQLite by default) and answers point-in-time reads; the hot store keeps the latest
 //! row per key of online datasets, for serving.
 
-mod codec;
+pub mod codec;
 mod cold;
 mod hot;
 mod parts;

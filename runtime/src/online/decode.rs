@@ -2,6 +2,7 @@
 //! ignored, timestamps as integer milliseconds or RFC 3339 strings.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
@@ -9,6 +10,7 @@ use smallvec::SmallVec;
 
 use crate::connector::{Interner, parse_timestamp};
 use crate::schema::Schema;
+use crate::store::codec::{self, KeyList};
 use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
 /// Decodes one JSON object into a row of `schema`, or says what is wrong with it.
@@ -61,51 +63,162 @@ pub fn row_from_json_bytes(schema: &Schema, bytes: &[u8], interners: &mut [Inter
     row_from_json(schema, &json)
 }
 
-/// Decodes a JSON array of objects (lookup keys) into a row of `schema` per object, read
-/// straight from the text as [`row_from_json_bytes`] reads one (strings are not shared: the
-/// rows are read once). `None` when anything is unusual (not an array, a missing or mistyped
-/// field, a value in text form), for the caller's general path to decide and name the problem.
-pub fn rows_from_json_array(schema: &Schema, bytes: &[u8]) -> Option<Vec<Row>> {
-    let mut interners: Vec<Interner> = schema.fields.iter().map(|_| Interner::unshared()).collect();
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let rows = RowsSeed { schema, interners: &mut interners }.deserialize(&mut deserializer).ok()??;
-    deserializer.end().ok()?;
-    Some(rows)
+/// Reads a JSON array of key objects (a lookup's keys) straight into their encoding, as the
+/// hot store keys its rows: each object's fields of `schema` (the key fields, none nullable)
+/// in schema order, extra fields ignored. No value is built for a string key and nothing is
+/// allocated per key. `None` when anything is unusual (not an array of objects, a missing,
+/// null or mistyped field, a value in text form), for the caller's general path to decide
+/// and name the problem.
+pub struct KeysSeed<'s> {
+    /// The key fields.
+    pub schema: &'s Schema,
 }
 
-/// Reads an array of objects into rows; `None` when the general path must decide.
-struct RowsSeed<'s> {
-    schema: &'s Schema,
-    interners: &'s mut [Interner],
-}
-
-impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
-    type Value = Option<Vec<Row>>;
+impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+    type Value = Option<KeyList>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for RowsSeed<'_> {
-    type Value = Option<Vec<Row>>;
+impl<'de> Visitor<'de> for KeysSeed<'_> {
+    type Value = Option<KeyList>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of objects")
+        f.write_str("a JSON array of key objects")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut keys = KeyList::with_capacity(seq.size_hint().unwrap_or(0), 16);
+        // Each field's encoding as the current object gives it, in the object's order.
+        let mut encoded = Vec::new();
+        let mut spans: SmallVec<[Option<Range<usize>>; 4]> = smallvec::smallvec![None; self.schema.fields.len()];
         let mut readable = true;
-        while let Some(row) =
-            seq.next_element_seed(RowSeed { schema: self.schema, interners: &mut *self.interners })?
+        while let Some(read) =
+            seq.next_element_seed(KeySeed { schema: self.schema, encoded: &mut encoded, spans: &mut spans })?
         {
-            match row {
-                Some(row) if readable => rows.push(row),
-                _ => readable = false,
+            if read && readable {
+                keys.push_encoded(spans.iter().flatten().map(|span| &encoded[span.clone()]));
+            } else {
+                readable = false;
             }
         }
-        Ok(readable.then_some(rows))
+        Ok(readable.then_some(keys))
+    }
+}
+
+/// Reads one key object into the encodings of its key fields: whether each was read.
+struct KeySeed<'k> {
+    schema: &'k Schema,
+    encoded: &'k mut Vec<u8>,
+    spans: &'k mut [Option<Range<usize>>],
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.encoded.clear();
+        self.spans.fill(None);
+        let mut readable = true;
+        while let Some(index) = map.next_key_seed(FieldName(self.schema))? {
+            match index {
+                Some(i) => {
+                    let start = self.encoded.len();
+                    let seed = EncodedFieldSeed { ty: self.schema.fields[i].ty, out: &mut *self.encoded };
+                    if map.next_value_seed(seed)? {
+                        self.spans[i] = Some(start..self.encoded.len());
+                    } else {
+                        readable = false;
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(readable && self.spans.iter().all(Option::is_some))
+    }
+}
+
+/// One field's value written straight into its encoding: whether it was exactly what `ty`
+/// takes, by [`FieldSeed`]'s rules (a string into its bytes, with no value built).
+struct EncodedFieldSeed<'o> {
+    ty: FieldType,
+    out: &'o mut Vec<u8>,
+}
+
+impl EncodedFieldSeed<'_> {
+    /// Encodes what [`FieldSeed`] reads, if anything.
+    fn read<E>(self, read: impl FnOnce(FieldSeed) -> Result<Option<Value>, E>) -> Result<bool, E> {
+        let mut interner = Interner::unshared();
+        let value = read(FieldSeed { ty: self.ty, interner: &mut interner })?;
+        Ok(value.map(|value| codec::encode([&value], self.out)).is_some())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for EncodedFieldSeed<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EncodedFieldSeed<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a value of type {}", self.ty)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.read(|field| field.visit_unit())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.read(|field| field.visit_bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.read(|field| field.visit_i64(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.read(|field| field.visit_u64(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.read(|field| field.visit_f64(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if !self.ty.list && self.ty.scalar == ScalarType::Str {
+            codec::encode_str(v, self.out);
+            return Ok(true);
+        }
+        self.read(|field| field.visit_str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.read(|field| field.visit_seq(seq))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.read(|field| field.visit_map(map))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `POST /v1/lookup`: a dataset's rows for a batch of keys, latest (hot store) or as of a time
 //! (cold store).
 
-use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::{RawValue, to_raw_value};
 use serde_json::{Map, Value as JsonValue};
@@ -18,8 +19,9 @@ use super::error::{ApiError, ApiResult};
 use super::state::{AppState, Served};
 use crate::connector::parse_cell;
 use crate::metrics::LookupLabels;
-use crate::online::decode::{rows_from_json_array, value_from_json};
+use crate::online::decode::{KeysSeed, value_from_json};
 use crate::schema::{Field, Schema};
+use crate::store::codec::KeyList;
 use crate::training::{JsonRow, name_order};
 use crate::value::{FieldType, Row, Value};
 
@@ -36,37 +38,24 @@ pub struct LookupRequest {
     pub as_of: Option<i64>,
 }
 
-/// A lookup body as it arrives: the keys left as JSON text until the dataset's schema says how
-/// to read them.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLookupRequest<'a> {
-    #[serde(borrow)]
-    dataset: Cow<'a, str>,
-    #[serde(borrow)]
-    keys: &'a RawValue,
-    #[serde(default)]
-    as_of: Option<i64>,
-}
-
-/// A lookup request, read: the dataset served, and the key values of each key object.
+/// A lookup request, read: the dataset served, and the encoded key of each key object.
 struct ParsedLookup {
     dataset: String,
     as_of: Option<i64>,
     served: Served,
-    keys: Vec<Vec<Value>>,
+    keys: KeyList,
 }
 
-/// Reads the request in `body`, typing its keys by the served dataset's schema. Key objects are
-/// read straight from the text into key values; a body that does not read that way (a key in
-/// text form, a missing field, anything malformed) is parsed again as a [`LookupRequest`],
-/// whose checks name the problem.
+/// Reads the request in `body`, typing its keys by the served dataset's schema. A well-formed
+/// body is read in one pass, its key objects straight into the hot store's key encoding; a
+/// body that does not read that way (a key in text form, a missing field, anything
+/// malformed) is parsed again as a [`LookupRequest`], whose checks name the problem.
 fn parse_request(state: &AppState, body: &[u8]) -> ApiResult<ParsedLookup> {
-    if let Ok(raw) = serde_json::from_slice::<RawLookupRequest>(body)
-        && let Some(served) = state.served(&raw.dataset)
-        && let Some(keys) = rows_from_json_array(&key_schema(&served.schema), raw.keys.get().as_bytes())
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    if let Ok(Some(parsed)) = RequestSeed(state).deserialize(&mut deserializer)
+        && deserializer.end().is_ok()
     {
-        return Ok(ParsedLookup { dataset: raw.dataset.into_owned(), as_of: raw.as_of, served, keys });
+        return Ok(parsed);
     }
     let request: LookupRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid lookup request: {e}")))?;
@@ -78,8 +67,74 @@ fn parse_request(state: &AppState, body: &[u8]) -> ApiResult<ParsedLookup> {
             if names.is_empty() { "none; deploy a pipeline first".into() } else { names.join(", ") }
         ))
     })?;
-    let keys = parse_keys(&request.dataset, &served.schema, &request.keys)?;
+    let keys = parse_keys(&request.dataset, &served.schema, &request.keys)?.iter().collect();
     Ok(ParsedLookup { dataset: request.dataset, as_of: request.as_of, served, keys })
+}
+
+/// The fields of a lookup body.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RequestField {
+    Dataset,
+    Keys,
+    AsOf,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Reads a lookup body in one pass; `None` when the general path must decide (an unknown
+/// field, a dataset not served, keys the fast path does not read).
+struct RequestSeed<'s>(&'s AppState);
+
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
+    type Value = Option<ParsedLookup>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestSeed<'_> {
+    type Value = Option<ParsedLookup>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a lookup request")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut served: Option<(String, Served)> = None;
+        let mut as_of: Option<Option<i64>> = None;
+        // Keys read as they came; `Err` holds their text when they came before the dataset.
+        let mut keys: Option<Result<Option<KeyList>, &'de RawValue>> = None;
+        while let Some(field) = map.next_key::<RequestField>()? {
+            match field {
+                RequestField::Dataset if served.is_none() => {
+                    let dataset: String = map.next_value()?;
+                    let Some(found) = self.0.served(&dataset) else { return Ok(None) };
+                    served = Some((dataset, found));
+                }
+                RequestField::Keys if keys.is_none() => {
+                    keys = Some(match &served {
+                        Some((_, found)) => Ok(map.next_value_seed(KeysSeed { schema: &key_schema(&found.schema) })?),
+                        None => Err(map.next_value()?),
+                    });
+                }
+                RequestField::AsOf if as_of.is_none() => as_of = Some(map.next_value()?),
+                // Unknown or repeated: the general path names it.
+                _ => return Ok(None),
+            }
+        }
+        let Some((dataset, served)) = served else { return Ok(None) };
+        let keys = match keys {
+            Some(Ok(keys)) => keys,
+            Some(Err(text)) => {
+                let mut deserializer = serde_json::Deserializer::from_str(text.get());
+                KeysSeed { schema: &key_schema(&served.schema) }.deserialize(&mut deserializer).ok().flatten()
+            }
+            None => None,
+        };
+        Ok(keys.map(|keys| ParsedLookup { dataset, as_of: as_of.flatten(), served, keys }))
+    }
 }
 
 /// The key fields of `schema`, as the fast path reads them: never null (a null or missing key
@@ -179,8 +234,8 @@ pub(super) async fn lookup(
             }
             let meta = state.stores.cold.dataset(&dataset).await.map_err(|e| internal(&e))?;
             let mut rendered = Vec::with_capacity(keys.len());
-            for key in &keys {
-                let row = state.stores.cold.as_of(&meta, key, time).await.map_err(|e| internal(&e))?;
+            for key in keys.decoded() {
+                let row = state.stores.cold.as_of(&meta, &key, time).await.map_err(|e| internal(&e))?;
                 rendered.push(row.map(|row| render(&row)).transpose().map_err(|e| internal(&e))?);
             }
             let rows = rendered.iter().map(Option::as_deref).collect();
@@ -232,6 +287,13 @@ mod tests {
         }
     }
 
+    /// The keys in `text` as the fast path reads them, if it does.
+    fn read(keys: &Schema, text: &str) -> Option<KeyList> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let read = KeysSeed { schema: keys }.deserialize(&mut deserializer).ok().flatten()?;
+        deserializer.end().ok().map(|()| read)
+    }
+
     #[test]
     fn keys_read_straight_from_text_equal_the_general_path_or_defer_to_it() {
         let schema = schema();
@@ -246,10 +308,10 @@ mod tests {
             r#"[]"#,
             r#"[{"user": "a", "shard": 1, "region": "eu"}]"#,
             r#"[{"region": "eu", "extra": [1, {"x": 2}], "shard": -7, "user": "b\"q\u00e9"}, {"user": "", "shard": 0, "region": ""}]"#,
+            r#"[{"user": "a", "shard": 1, "region": "eu", "user": "z"}, {"shard": 2, "region": "us", "user": "y"}]"#,
         ] {
-            let fast = rows_from_json_array(&keys, text.as_bytes())
-                .unwrap_or_else(|| panic!("fast path for {text}"));
-            assert_eq!(fast, general(text).unwrap(), "{text}");
+            let fast = read(&keys, text).unwrap_or_else(|| panic!("fast path for {text}"));
+            assert_eq!(fast, general(text).unwrap().iter().collect(), "{text}");
         }
         // Left to the general path: a key in text form (which it accepts), a null or missing
         // key, a mistyped one (which it rejects, naming them).
@@ -263,12 +325,12 @@ mod tests {
                 false,
             ),
         ] {
-            assert_eq!(rows_from_json_array(&keys, text.as_bytes()), None, "{text}");
+            assert_eq!(read(&keys, text), None, "{text}");
             assert_eq!(general(text).is_ok(), accepted, "{text}");
         }
         // Not an array of objects, or trailing text: the whole request is parsed again.
         for text in [r#"{"user": "a"}"#, r#"["a"]"#, r#"[{"user": "a", "shard": 1, "region": "eu"}] x"#] {
-            assert_eq!(rows_from_json_array(&keys, text.as_bytes()), None, "{text}");
+            assert_eq!(read(&keys, text), None, "{text}");
         }
     }
 }

@@ -26,17 +26,84 @@ pub fn encode<'a>(values: impl IntoIterator<Item = &'a Value>, out: &mut Vec<u8>
                 out.push(FLOAT);
                 out.extend_from_slice(&v.to_bits().to_be_bytes());
             }
-            Value::Str(s) => {
-                out.push(STR);
-                out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-                out.extend_from_slice(s.as_bytes());
-            }
+            Value::Str(s) => encode_str(s, out),
             Value::List(items) => {
                 out.push(LIST);
                 out.extend_from_slice(&(items.len() as u32).to_be_bytes());
                 encode(items.iter(), out);
             }
         }
+    }
+}
+
+/// Appends the encoding of the string value `text` to `out`: what [`encode`] writes for
+/// `Value::Str`, from text not (yet) held in a value.
+pub fn encode_str(text: &str, out: &mut Vec<u8>) {
+    out.push(STR);
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Keys in this encoding, one after another: what a lookup asks for. Each key is the
+/// encoding of its key fields' values in schema order, so it is found as it was stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyList {
+    bytes: Vec<u8>,
+    /// Where each key ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl KeyList {
+    /// An empty list with room for `keys` keys of about `bytes_per_key` bytes.
+    pub fn with_capacity(keys: usize, bytes_per_key: usize) -> KeyList {
+        KeyList { bytes: Vec::with_capacity(keys * bytes_per_key), ends: Vec::with_capacity(keys) }
+    }
+
+    /// Appends the key whose fields hold `values`.
+    pub fn push(&mut self, values: &[Value]) {
+        encode(values, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Appends a key already encoded: its fields' encodings, in schema order.
+    pub fn push_encoded(&mut self, parts: impl IntoIterator<Item = impl AsRef<[u8]>>) {
+        for part in parts {
+            self.bytes.extend_from_slice(part.as_ref());
+        }
+        self.ends.push(self.bytes.len());
+    }
+
+    /// How many keys the list holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the list holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each key's encoding, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.bytes[start..self.ends[i]]
+        })
+    }
+
+    /// Each key's values, in order.
+    pub fn decoded(&self) -> impl ExactSizeIterator<Item = Row> {
+        self.iter().map(|key| decode(key).expect("a key list holds only encodings"))
+    }
+}
+
+impl<K: AsRef<[Value]>> FromIterator<K> for KeyList {
+    fn from_iter<I: IntoIterator<Item = K>>(keys: I) -> KeyList {
+        let mut list = KeyList::default();
+        for key in keys {
+            list.push(key.as_ref());
+        }
+        list
     }
 }
 
@@ -103,5 +170,20 @@ mod tests {
         ];
         assert_eq!(decode(&encoded(&row)), Some(row));
         assert_eq!(decode(&[STR, 0, 0, 0, 9, b'a']), None);
+    }
+
+    #[test]
+    fn a_key_list_holds_each_keys_encoding_whole_and_in_order() {
+        let keys = [vec![Value::str("a"), Value::Int(1)], vec![], vec![Value::str("ünï"), Value::Null]];
+        let list: KeyList = keys.iter().collect();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list.iter().collect::<Vec<_>>(), keys.iter().map(|k| encoded(k)).collect::<Vec<_>>());
+        assert_eq!(list.decoded().collect::<Vec<_>>(), keys);
+        // A key assembled from its fields' encodings, as a reader of key objects writes it.
+        let mut assembled = KeyList::default();
+        let mut text = Vec::new();
+        encode_str("ünï", &mut text);
+        assembled.push_encoded([text, encoded(&[Value::Null])]);
+        assert_eq!(assembled.iter().next(), Some(encoded(&keys[2]).as_slice()));
     }
 }

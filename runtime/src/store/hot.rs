@@ -22,7 +22,7 @@ use std::sync::{OnceLock, RwLock};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use super::codec;
+use super::codec::{self, KeyList};
 use crate::dataflow::Time;
 use crate::value::{Row, Value};
 
@@ -89,20 +89,8 @@ struct Latest {
 
 impl Latest {
     /// `answer` called with the watermark and the row of each of `keys`.
-    fn answer<T>(
-        &self,
-        keys: &[Vec<Value>],
-        answer: impl FnOnce(Option<Time>, &[Option<&HotRow>]) -> T,
-    ) -> T {
-        let mut buffer = Vec::new();
-        let rows: Vec<Option<&HotRow>> = keys
-            .iter()
-            .map(|key| {
-                buffer.clear();
-                codec::encode(key.iter(), &mut buffer);
-                self.rows.get(buffer.as_slice())
-            })
-            .collect();
+    fn answer<T>(&self, keys: &KeyList, answer: impl FnOnce(Option<Time>, &[Option<&HotRow>]) -> T) -> T {
+        let rows: Vec<Option<&HotRow>> = keys.iter().map(|key| self.rows.get(key)).collect();
         answer(self.watermark, &rows)
     }
 }
@@ -235,7 +223,7 @@ impl HotStore {
     /// The latest rows of `dataset` for `keys` (each the key fields' values, in schema order),
     /// with the watermark they are valid at.
     pub fn lookup(&self, dataset: &str, keys: &[Vec<Value>]) -> Result<Lookup, HotStoreError> {
-        self.lookup_with(dataset, keys, |watermark, rows| Lookup {
+        self.lookup_with(dataset, &keys.iter().collect(), |watermark, rows| Lookup {
             watermark,
             rows: rows.iter().map(|held| held.map(|held| held.row.clone())).collect(),
         })
@@ -247,7 +235,7 @@ impl HotStore {
     pub fn lookup_with<T>(
         &self,
         dataset: &str,
-        keys: &[Vec<Value>],
+        keys: &KeyList,
         answer: impl FnOnce(Option<Time>, &[Option<&HotRow>]) -> T,
     ) -> Result<T, HotStoreError> {
         {
@@ -314,7 +302,7 @@ mod tests {
     fn a_rows_json_is_rendered_once_and_a_new_row_of_its_key_is_rendered_afresh() {
         let dir = tempfile::tempdir().unwrap();
         let store = HotStore::open(dir.path()).unwrap();
-        let key = [vec![Value::str("a")]];
+        let key: KeyList = [[Value::str("a")]].iter().collect();
         let renders = std::cell::Cell::new(0);
         let render = |row: &Row| {
             renders.set(renders.get() + 1);
