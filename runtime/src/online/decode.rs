@@ -93,7 +93,8 @@ impl<'de> Visitor<'de> for KeysSeed<'_> {
         let mut keys = KeyList::with_capacity(seq.size_hint().unwrap_or(0), 16);
         // Each field's encoding as the current object gives it, in the object's order.
         let mut encoded = Vec::new();
-        let mut spans: SmallVec<[Option<Range<usize>>; 4]> = smallvec::smallvec![None; self.schema.fields.len()];
+        let mut spans: SmallVec<[Option<Range<usize>>; 4]> =
+            smallvec::smallvec![None; self.schema.fields.len()];
         let mut readable = true;
         while let Some(read) =
             seq.next_element_seed(KeySeed { schema: self.schema, encoded: &mut encoded, spans: &mut spans })?

@@ -115,7 +115,9 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                 }
                 RequestField::Keys if keys.is_none() => {
                     keys = Some(match &served {
-                        Some((_, found)) => Ok(map.next_value_seed(KeysSeed { schema: &key_schema(&found.schema) })?),
+                        Some((_, found)) => {
+                            Ok(map.next_value_seed(KeysSeed { schema: &key_schema(&found.schema) })?)
+                        }
                         None => Err(map.next_value()?),
                     });
                 }

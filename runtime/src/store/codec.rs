@@ -177,7 +177,7 @@ mod tests {
         let keys = [vec![Value::str("a"), Value::Int(1)], vec![], vec![Value::str("ünï"), Value::Null]];
         let list: KeyList = keys.iter().collect();
         assert_eq!(list.len(), 3);
-        assert_eq!(list.iter().collect::<Vec<_>>(), keys.iter().map(|k| encoded(k)).collect::<Vec<_>>());
+        assert_eq!(list.iter().collect::<Vec<_>>(), keys.iter().map(encoded).collect::<Vec<_>>());
         assert_eq!(list.decoded().collect::<Vec<_>>(), keys);
         // A key assembled from its fields' encodings, as a reader of key objects writes it.
         let mut assembled = KeyList::default();
