@@ -4,6 +4,7 @@
 //! `cargo run --release -p volga-bench -- all`
 
 mod cold;
+mod lookup_client;
 mod online;
 mod peers;
 mod report;

@@ -18,6 +18,7 @@ use volga::config::Config;
 use volga::sample::{SampleSpec, write_sample};
 use volga::server::Embedded;
 
+use crate::lookup_client::{Connection, Pool};
 use crate::report::{Report, Target};
 
 /// What to run.
@@ -110,6 +111,11 @@ impl Running {
         }
     }
 
+    /// The server's `host:port`.
+    fn authority(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
     async fn stop(self) -> Result<()> {
         Ok(self.server.stop().await?)
     }
@@ -173,15 +179,6 @@ fn lookup_bodies(keys_per_request: usize, users: usize, seed: u64) -> Vec<bytes:
         .collect()
 }
 
-/// Sends one lookup and reads its answer to the end; whether it succeeded.
-async fn send_lookup(request: reqwest::RequestBuilder) -> bool {
-    match request.send().await {
-        // The answer counts once its body is in: a client cannot use the rows before.
-        Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
-        _ => false,
-    }
-}
-
 /// What one request of a load run saw: whether it was answered, and its latency from its
 /// schedule and from its send.
 type Sent = (bool, Duration, Duration);
@@ -196,11 +193,20 @@ async fn load(running: &Running, rate: u64, secs: u64, keys_per_request: usize, 
     let total = rate * secs;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let bodies = lookup_bodies(keys_per_request, users, 9);
-    let url = format!("{}/v1/lookup", running.url);
-    let client = running.client.clone();
+    let pool = match Pool::open(running.authority(), CONNECTIONS).await {
+        Ok(pool) => Arc::new(pool),
+        Err(e) => {
+            eprintln!("  lookups not sent: {e:#}");
+            return LoadRun {
+                from_schedule: Vec::new(),
+                from_send: Vec::new(),
+                achieved: 0.0,
+                missed: total as usize,
+            };
+        }
+    };
     let runtime = tokio::runtime::Handle::current();
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
     let started = Instant::now();
     let pacer = tokio::task::spawn_blocking(move || {
         let mut tasks: Vec<tokio::task::JoinHandle<Sent>> = Vec::with_capacity(total as usize);
@@ -214,18 +220,11 @@ async fn load(running: &Running, rate: u64, secs: u64, keys_per_request: usize, 
                 skipped += 1;
                 continue;
             }
-            let request = client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bodies[i as usize % BODIES].clone())
-                .timeout(Duration::from_secs(5));
-            let (in_flight, connections) = (in_flight.clone(), connections.clone());
+            let body = bodies[i as usize % BODIES].clone();
+            let (in_flight, pool) = (in_flight.clone(), pool.clone());
             in_flight.fetch_add(1, Ordering::Relaxed);
             tasks.push(runtime.spawn(async move {
-                let connection = connections.acquire_owned().await.expect("never closed");
-                let sent = Instant::now();
-                let ok = send_lookup(request).await;
-                drop(connection);
+                let (ok, sent) = pool.lookup(body).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 (ok, scheduled.elapsed(), sent.elapsed())
             }));
@@ -261,20 +260,24 @@ async fn load(running: &Running, rate: u64, secs: u64, keys_per_request: usize, 
 /// Closed loop: `clients` concurrent callers for `secs` seconds, `keys` keys a request;
 /// requests/s.
 async fn peak(running: &Running, clients: usize, secs: u64, users: usize, keys: usize) -> f64 {
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        match Connection::open(running.authority()).await {
+            Ok(connection) => connections.push(connection),
+            Err(e) => {
+                eprintln!("  peak not measured: {e:#}");
+                return 0.0;
+            }
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let url = format!("{}/v1/lookup", running.url);
     let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (client, url) = (running.client.clone(), url.clone());
+    for (c, mut connection) in connections.into_iter().enumerate() {
         let bodies = lookup_bodies(keys, users, c as u64);
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
-            while Instant::now() < deadline {
-                let request = client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bodies[done as usize % BODIES].clone());
-                if send_lookup(request).await {
+            while Instant::now() < deadline && connection.is_open() {
+                if connection.lookup(bodies[done as usize % BODIES].clone()).await {
                     done += 1;
                 }
             }
