@@ -87,6 +87,18 @@ fn lookups_and_ingest_name_what_is_wrong() {
     // Before any order, latest lookups answer nulls and no as_of.
     let (status, body) = lookup(json!({"dataset": "OnSaleUserSpentInfo", "keys": [{"user_id": "u1"}]}));
     assert_eq!((status, &body["rows"], &body["as_of"]), (200, &json!([null]), &Value::Null));
+    // The body as text, fields in any order: keys before the dataset read the same; an
+    // unknown or repeated field is named.
+    let text = |body: &str| server.post_bytes("/v1/lookup", body.as_bytes().to_vec(), None);
+    let (status, body) =
+        text(r#"{"keys": [{"user_id": "u1"}, {"user_id": "u2"}], "dataset": "OnSaleUserSpentInfo"}"#);
+    assert_eq!((status, &body["rows"]), (200, &json!([null, null])), "{body}");
+    let (status, body) = text(r#"{"dataset": "OnSaleUserSpentInfo", "keys": [], "at": 1}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(error(&body).contains("unknown field `at`"), "{body}");
+    let (status, body) = text(r#"{"dataset": "OnSaleUserSpentInfo", "keys": [], "keys": []}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(error(&body).contains("duplicate field `keys`"), "{body}");
 
     let (status, body) = server.post_bytes("/v1/ingest/orders", b"{oops".to_vec(), None);
     assert_eq!(status, 400, "{body}");
