@@ -4,7 +4,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 use smallvec::SmallVec;
 
@@ -61,6 +61,50 @@ pub fn row_from_json_bytes(schema: &Schema, bytes: &[u8], interners: &mut [Inter
     }
     let json: Json = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     row_from_json(schema, &json)
+}
+
+/// Decodes a JSON array of objects, as text, into a row of `schema` per object in one pass,
+/// each read as [`row_from_json_bytes`] reads one (string cells shared through `interners`).
+/// `None` as soon as anything is unusual (not an array, an object the fast path does not
+/// read), for the caller's general path, which reads each record on its own and names what is
+/// wrong with each.
+pub fn rows_from_json_array(schema: &Schema, text: &str, interners: &mut [Interner]) -> Option<Vec<Row>> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let rows = RowsSeed { schema, interners }.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(rows)
+}
+
+/// Reads an array of objects into rows; an error as soon as one is unusual.
+struct RowsSeed<'s> {
+    schema: &'s Schema,
+    interners: &'s mut [Interner],
+}
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Vec<Row>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Vec<Row>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(row) =
+            seq.next_element_seed(RowSeed { schema: self.schema, interners: &mut *self.interners })?
+        {
+            rows.push(row.ok_or_else(|| A::Error::custom("a row for the general path"))?);
+        }
+        Ok(rows)
+    }
 }
 
 /// Reads a JSON array of key objects (a lookup's keys) straight into their encoding, as the
@@ -502,6 +546,30 @@ mod tests {
                 general(&with_list, text),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn an_array_read_in_one_pass_gives_each_objects_row_or_defers_to_the_general_path() {
+        let interners = || schema().fields.iter().map(|_| Interner::default()).collect::<Vec<_>>();
+        let objects = [
+            r#"{"id": "a", "at": 5, "price": 2.5}"#,
+            r#"{"price": 2, "id": "b\u00e9", "at": "1970-01-01T00:00:01Z", "other": [1, {"x": null}], "note": "n"}"#,
+            r#"{"id": "a", "at": 1, "price": 1, "id": "c"}"#,
+        ];
+        let text = format!("[{}]", objects.join(", "));
+        let each: Vec<Row> = objects.iter().map(|o| general(&schema(), o).unwrap()).collect();
+        assert_eq!(rows_from_json_array(&schema(), &text, &mut interners()), Some(each));
+        assert_eq!(rows_from_json_array(&schema(), " [ ] ", &mut interners()), Some(vec![]));
+        // One object the fast path does not read, or not an array of objects: the general path.
+        for text in [
+            format!("[{}, {}]", objects[0], r#"{"id": "a", "price": 1}"#),
+            format!("[{}, 3]", objects[0]),
+            objects[0].to_string(),
+            format!("[{}] [", objects[0]),
+            format!("[{}", objects[0]),
+        ] {
+            assert_eq!(rows_from_json_array(&schema(), &text, &mut interners()), None, "{text}");
         }
     }
 

@@ -18,11 +18,11 @@ use serde_json::{Value as JsonValue, json};
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::connector::Interner;
-use crate::online::decode::row_from_json_bytes;
+use crate::online::decode::{row_from_json_bytes, rows_from_json_array};
 use crate::online::{Offer, Origin, Record};
 
-fn parse_body(body: &[u8]) -> ApiResult<Vec<&RawValue>> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+/// Each record of a body: the array's elements, the one object, or each non-empty line.
+fn parse_body(text: &str) -> ApiResult<Vec<&RawValue>> {
     match serde_json::from_str::<&RawValue>(text) {
         Ok(raw) if raw.get().starts_with('[') => {
             serde_json::from_str(raw.get()).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
@@ -93,21 +93,41 @@ pub(super) async fn ingest(
         )));
     }
     let body = body?;
-    let items = parse_body(&body)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    // Each record's own text, taken only when a source's rows cannot all be read in one pass.
+    let mut items: Option<Vec<&RawValue>> = None;
     let request = state.requests.fetch_add(1, Ordering::Relaxed);
     let mut total = Offer::default();
     for source in http {
         let mut interners: Vec<Interner> = source.schema.fields.iter().map(|_| Interner::default()).collect();
-        let records = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| Record {
-                partition: 0,
-                origin: Origin::Http { request, index },
-                row: row_from_json_bytes(&source.schema, item.get().as_bytes(), &mut interners)
-                    .map_err(|reason| (reason, compact(item))),
-            })
-            .collect();
+        let records: Vec<Record> = match rows_from_json_array(&source.schema, text, &mut interners) {
+            Some(rows) => rows
+                .into_iter()
+                .enumerate()
+                .map(|(index, row)| Record {
+                    partition: 0,
+                    origin: Origin::Http { request, index },
+                    row: Ok(row),
+                })
+                .collect(),
+            None => {
+                let items = match &items {
+                    Some(items) => items,
+                    None => items.insert(parse_body(text)?),
+                };
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| Record {
+                        partition: 0,
+                        origin: Origin::Http { request, index },
+                        row: row_from_json_bytes(&source.schema, item.get().as_bytes(), &mut interners)
+                            .map_err(|reason| (reason, compact(item))),
+                    })
+                    .collect()
+            }
+        };
         let offer = source.offer(records);
         total.accepted += offer.accepted;
         total.late += offer.late;
