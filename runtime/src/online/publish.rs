@@ -5,12 +5,14 @@
 //! every row with a time below `F` has arrived; the publisher appends them to the dataset's
 //! cold-store history, then applies them to the hot store together with the watermark `F`.
 //! Cold before hot: a point-in-time read below a watermark the hot store shows always finds
-//! its rows in the cold store.
+//! its rows in the cold store. The two writes run on two threads, as a pipeline: the hot
+//! store's thread applies a batch the cold store already holds while the publisher appends the
+//! next one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -74,13 +76,88 @@ pub struct Stores {
     pub runtime: tokio::runtime::Handle,
 }
 
+/// Rows the cold store has taken, for the hot store to show with their watermark.
+struct Visible {
+    target: usize,
+    rows: Vec<Row>,
+    watermark: Time,
+}
+
+/// Batches the cold stage may be ahead of the hot one.
+const HOT_QUEUE: usize = 4;
+
 /// Runs until `stop` is set and the channel is drained, or until every sender is gone.
+///
+/// Two stages on two threads: this one appends each dataset's finished rows to the cold
+/// store, then hands them to the hot store's thread, which applies them with their watermark
+/// in the same order. A batch is shown by the hot store only after the cold store holds it,
+/// and the cold store appends the next batch while the hot store applies this one.
 pub(crate) fn run(
     events: Receiver<PublishEvent>,
     mut targets: Vec<Target>,
     stores: Stores,
     stop: Arc<AtomicBool>,
     failure: Failure,
+) {
+    let hot_targets: Vec<HotTarget> = targets.iter().map(HotTarget::of).collect();
+    let (visible, to_show) = std::sync::mpsc::sync_channel::<Visible>(HOT_QUEUE);
+    std::thread::scope(|scope| {
+        let hot = std::thread::Builder::new()
+            .name("volga hot store".into())
+            .spawn_scoped(scope, || show(to_show, &hot_targets, &stores.hot, &failure));
+        if let Err(e) = hot {
+            failure.fail(format!("starting the hot store's thread: {e}"));
+            return;
+        }
+        append(events, &mut targets, &stores, &stop, &failure, &visible);
+        // Dropping the sender lets the hot store's thread finish what it was given.
+        drop(visible);
+    });
+}
+
+/// What the hot store's thread needs of a dataset.
+struct HotTarget {
+    name: String,
+    keys: Vec<usize>,
+    time: usize,
+    rows_published: Counter,
+    watermark: Gauge,
+}
+
+impl HotTarget {
+    fn of(target: &Target) -> HotTarget {
+        HotTarget {
+            name: target.name.clone(),
+            keys: target.schema.key_indexes(),
+            time: target.schema.timestamp_index(),
+            rows_published: target.rows_published.clone(),
+            watermark: target.watermark.clone(),
+        }
+    }
+}
+
+/// The hot store's stage: applies each batch, in order, until the cold stage is done or a
+/// write fails.
+fn show(batches: Receiver<Visible>, targets: &[HotTarget], hot: &HotStore, failure: &Failure) {
+    for Visible { target, rows, watermark } in batches {
+        let target = &targets[target];
+        if let Err(e) = hot.publish(&target.name, &target.keys, target.time, &rows, watermark) {
+            failure.fail(format!("dataset `{}`: {e}", target.name));
+            return;
+        }
+        target.rows_published.inc_by(rows.len() as u64);
+        target.watermark.set(watermark);
+    }
+}
+
+/// The cold store's stage.
+fn append(
+    events: Receiver<PublishEvent>,
+    targets: &mut [Target],
+    stores: &Stores,
+    stop: &AtomicBool,
+    failure: &Failure,
+    visible: &SyncSender<Visible>,
 ) {
     loop {
         let first = match events.recv_timeout(Duration::from_millis(100)) {
@@ -111,19 +188,25 @@ pub(crate) fn run(
         {
             failure.fail(format!("writing dead letters: {e}"));
         }
-        for target in &mut targets {
+        for (index, target) in targets.iter_mut().enumerate() {
             if failure.is_set() {
                 break;
             }
-            if let Err(message) = publish(target, &stores) {
+            if let Err(message) = publish(index, target, stores, visible) {
                 failure.fail(message);
             }
         }
     }
 }
 
-/// Publishes `target`'s rows below its frontier, if the frontier moved.
-fn publish(target: &mut Target, stores: &Stores) -> Result<(), String> {
+/// Appends `target`'s rows below its frontier to the cold store, if the frontier moved, and
+/// hands them to the hot store's stage.
+fn publish(
+    index: usize,
+    target: &mut Target,
+    stores: &Stores,
+    visible: &SyncSender<Visible>,
+) -> Result<(), String> {
     let frontier = target.frontier();
     if frontier <= target.published {
         return Ok(());
@@ -134,14 +217,8 @@ fn publish(target: &mut Target, stores: &Stores) -> Result<(), String> {
         .runtime
         .block_on(stores.cold.append_live(&target.name, &target.schema, &ready))
         .map_err(|e| format!("dataset `{}`: {e}", target.name))?;
-    let keys = target.schema.key_indexes();
-    let time = target.schema.timestamp_index();
-    stores
-        .hot
-        .publish(&target.name, &keys, time, &ready, frontier)
-        .map_err(|e| format!("dataset `{}`: {e}", target.name))?;
     target.published = frontier;
-    target.rows_published.inc_by(ready.len() as u64);
-    target.watermark.set(frontier);
+    // Gone only if the hot store's stage stopped on a failure, which it has reported.
+    let _ = visible.send(Visible { target: index, rows: ready, watermark: frontier });
     Ok(())
 }
