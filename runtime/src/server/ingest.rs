@@ -101,31 +101,19 @@ pub(super) async fn ingest(
     let mut total = Offer::default();
     for source in http {
         let mut interners: Vec<Interner> = source.schema.fields.iter().map(|_| Interner::default()).collect();
+        let record = |index, row| Record { partition: 0, origin: Origin::Http { request, index }, row };
         let records: Vec<Record> = match rows_from_json_array(&source.schema, text, &mut interners) {
-            Some(rows) => rows
-                .into_iter()
-                .enumerate()
-                .map(|(index, row)| Record {
-                    partition: 0,
-                    origin: Origin::Http { request, index },
-                    row: Ok(row),
-                })
-                .collect(),
+            Some(rows) => rows.into_iter().enumerate().map(|(index, row)| record(index, Ok(row))).collect(),
             None => {
                 let items = match &items {
                     Some(items) => items,
                     None => items.insert(parse_body(text)?),
                 };
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(index, item)| Record {
-                        partition: 0,
-                        origin: Origin::Http { request, index },
-                        row: row_from_json_bytes(&source.schema, item.get().as_bytes(), &mut interners)
-                            .map_err(|reason| (reason, compact(item))),
-                    })
-                    .collect()
+                let mut read = |item: &RawValue| {
+                    row_from_json_bytes(&source.schema, item.get().as_bytes(), &mut interners)
+                        .map_err(|reason| (reason, compact(item)))
+                };
+                items.iter().enumerate().map(|(index, item)| record(index, read(item))).collect()
             }
         };
         let offer = source.offer(records);
