@@ -85,6 +85,9 @@ const OUTPUT_BATCH: usize = 1024;
 /// row per touched key), so that a batch is rarely grown.
 const OUTPUT_SLACK: usize = 256;
 
+/// Applied input rows kept for output rows: a time's inputs, in the common case.
+const SPARE_ROWS: usize = 16;
+
 /// `diff` in parts that fit the `i32` a held row keeps: one part, but for multiplicities past
 /// 2^31 at one time.
 fn diff_parts(diff: isize) -> SmallVec<[i32; 1]> {
@@ -179,9 +182,14 @@ struct KeyState {
 }
 
 impl KeyState {
-    /// The key's row at `time` with `aggregates`: key fields, time, aggregates.
-    fn row(&self, time: Time, aggregates: &[Value]) -> Row {
-        let mut row = Vec::with_capacity(self.key.len() + 1 + aggregates.len());
+    /// The key's row at `time` with `aggregates`: key fields, time, aggregates; in one of the
+    /// `spare` rows when it has room.
+    fn row(&self, time: Time, aggregates: &[Value], spare: &mut Vec<Row>) -> Row {
+        let width = self.key.len() + 1 + aggregates.len();
+        let mut row = match spare.pop() {
+            Some(row) if row.capacity() >= width => row,
+            _ => Vec::with_capacity(width),
+        };
         row.extend(self.key.iter().cloned());
         row.push(Value::Int(time));
         row.extend(aggregates.iter().cloned());
@@ -196,6 +204,8 @@ struct State {
     groups: Vec<WindowGroup>,
     touched: Vec<u32>,
     scratch: Vec<Value>,
+    /// Input rows applied, emptied, for output rows to be made in (see [`State::recycle`]).
+    spare: Vec<Row>,
     /// Bytes of the per-key state (key, accumulators, index entry), counted as keys appear.
     key_bytes: usize,
 }
@@ -225,6 +235,7 @@ impl State {
             groups,
             touched: Vec::new(),
             scratch: Vec::new(),
+            spare: Vec::with_capacity(SPARE_ROWS),
             key_bytes: 0,
         }
     }
@@ -276,7 +287,17 @@ impl State {
         }
     }
 
-    fn apply_input(&mut self, time: Time, row: Row, diff: i32) {
+    /// Keeps an applied input row's allocation for an output row. A row just applied is in
+    /// the cache; an output row allocated afresh was, in an offline job, most often a block
+    /// freed long before (its first write waited on memory: an eighth of the workers' time).
+    fn recycle(&mut self, mut row: Row) {
+        if self.spare.len() < SPARE_ROWS {
+            row.clear();
+            self.spare.push(row);
+        }
+    }
+
+    fn apply_input(&mut self, time: Time, row: &Row, diff: i32) {
         let id = self.key_id(&row);
         for g in 0..self.groups.len() {
             let window = self.groups[g].window;
@@ -422,11 +443,11 @@ impl State {
             if state.current.as_ref().is_some_and(|(_, previous)| *previous == aggregates) {
                 continue;
             }
-            let row = state.row(time, &aggregates);
+            let row = state.row(time, &aggregates, &mut self.spare);
             if let Some((at, previous)) = state.current.replace((time, aggregates))
                 && retracting
             {
-                out.push((state.row(at, &previous), time, -1));
+                out.push((state.row(at, &previous, &mut self.spare), time, -1));
             }
             out.push((row, time, 1));
         }
@@ -469,14 +490,10 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
                             break;
                         }
                         while let Some((_, (row, diff))) = inputs.next_if(|(t, _)| *t == time) {
-                            let parts = diff_parts(diff);
-                            let last = parts.len().saturating_sub(1);
-                            for &part in &parts[..last] {
-                                state.apply_input(time, row.clone(), part);
+                            for part in diff_parts(diff) {
+                                state.apply_input(time, &row, part);
                             }
-                            if let Some(&part) = parts.last() {
-                                state.apply_input(time, row, part);
-                            }
+                            state.recycle(row);
                         }
                         state.enter_and_leave(time);
                         state.emit(time, &mut out);

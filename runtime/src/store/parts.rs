@@ -32,6 +32,12 @@ use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
 use crate::value::Row;
 
+/// The page size of a part: 16 KiB, not SQLite's 4 KiB. A part is written once, in bulk, and
+/// then only read: larger pages split and balance less often as rows are appended and the index
+/// is built (2M rows inserted and indexed: 0.72-0.89 s against 0.81-0.96 s with 4 KiB pages,
+/// 64 KiB no better), and a key's lookup reads no more pages.
+const PAGE_SIZE_PRAGMA: &str = "PRAGMA page_size = 16384";
+
 /// The directory of the parts of the cold store at `path`.
 pub(super) fn dir_of(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "cold".into());
@@ -125,7 +131,8 @@ impl PartFile {
         // build per core, helpers only slow it (two 4.25M-row parts on 2 cores took 2.9 s to
         // index with none, 3.5 s with one or two each).
         let threads = format!("PRAGMA threads = {}", sorter_helpers(writers));
-        let setup = ["PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
+        let setup =
+            [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
         let insert = insert_statement(&self.dataset, schema);
         let bulk = Bulk::create(&self.path, &setup, &insert, schema.fields.len())
             .map_err(|failure| self.failed(failure.0))?;
@@ -182,6 +189,45 @@ mod tests {
             shared, 0,
             "SQLite built with one page cache for every connection: see .cargo/config.toml"
         );
+    }
+
+    #[test]
+    fn a_finished_part_has_large_pages_and_its_rows_indexed() {
+        use crate::schema::Field;
+        use crate::value::{FieldType, ScalarType, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
+        let schema = Schema {
+            fields: vec![
+                field("id", FieldType::required(ScalarType::Str), true, false),
+                field("at", FieldType::required(ScalarType::Timestamp), false, true),
+            ],
+        };
+        let part = PartFile::new(dir.path(), "Spent", 1, 0);
+        let mut writer = part.create(&schema, 1).unwrap();
+        let rows: Vec<Row> =
+            (0..5000).map(|i| vec![Value::str(&format!("k{}", i % 7)), Value::Int(i)]).collect();
+        writer.append(&rows).unwrap();
+        writer.finish().unwrap();
+        // The page size only takes if set before the table is created: read it back.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (page_size, rows, plan) = runtime.block_on(async {
+            let pool = open_for_reading(&dir.path().join(part.file())).await.unwrap();
+            let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Spent").fetch_one(&pool).await.unwrap();
+            let plan: Vec<String> =
+                sqlx::query("EXPLAIN QUERY PLAN SELECT * FROM Spent WHERE id = 'k3' AND at <= 9")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| sqlx::Row::get(row, "detail"))
+                    .collect();
+            (page_size, rows, plan)
+        });
+        assert_eq!(page_size, 16384);
+        assert_eq!(rows, 5000);
+        assert!(plan.iter().any(|step| step.contains("_volga_Spent_key_time")), "{plan:?}");
     }
 
     #[test]
