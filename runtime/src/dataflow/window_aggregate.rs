@@ -298,7 +298,7 @@ impl State {
     }
 
     fn apply_input(&mut self, time: Time, row: &Row, diff: i32) {
-        let id = self.key_id(&row);
+        let id = self.key_id(row);
         for g in 0..self.groups.len() {
             let window = self.groups[g].window;
             let interval = window.interval(time);
