@@ -1,6 +1,11 @@
 //! The `csv` connector: a folder of CSV files with a header row; table `users` is `users.csv`.
 
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
 
@@ -57,7 +62,8 @@ impl TableSource for CsvSource {
     ) -> Result<Vec<Row>, ConnectorError> {
         let path = self.path(table);
         let file = file_name(&path);
-        let bytes = std::fs::read(&path)
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let bytes = read_file(&path, threads, MIN_PIECE)
             .map_err(|e| ConnectorError::Io { file: file.clone(), message: e.to_string() })?;
         let io = |e: csv::Error| ConnectorError::Io { file: file.clone(), message: e.to_string() };
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
@@ -77,11 +83,8 @@ impl TableSource for CsvSource {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let parts = split_lines(&bytes, body_start, threads);
-        let lines =
-            |(start, end): (usize, usize)| bytes[start..end].iter().filter(|&&b| b == b'\n').count() + 1;
-        // The first part's vector has room for every row: the others are appended to it.
+        let lines = |(start, end): (usize, usize)| count_lines(&bytes[start..end]) + 1;
         let read = |&(start, end): &(usize, usize), capacity: usize| -> Result<Vec<Row>, ConnectorError> {
             let part = &bytes[start..end];
             // Flexible, so that record lengths are checked against the header here rather than
@@ -94,7 +97,7 @@ impl TableSource for CsvSource {
             let mut record = csv::StringRecord::new();
             let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
             // Errors name the line in the file: the lines before this part, plus its own.
-            let lines_before = || bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64;
+            let lines_before = || count_lines(&bytes[..start]) as u64;
             loop {
                 match reader.read_record(&mut record) {
                     Ok(true) => {}
@@ -139,13 +142,28 @@ impl TableSource for CsvSource {
         if parts.len() == 1 {
             return read(&parts[0], lines(parts[0]));
         }
+        // Each thread counts its part's lines, side by side (counted up front, on one thread,
+        // they took a tenth of a 10M-row read); the first part's vector then has room for every
+        // row, the others being appended to it.
+        let counted: Vec<AtomicUsize> = parts.iter().map(|_| AtomicUsize::new(0)).collect();
+        let barrier = Barrier::new(parts.len());
         let results: Vec<Result<Vec<Row>, ConnectorError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
                 .enumerate()
                 .map(|(i, &part)| {
-                    let capacity = if i == 0 { lines((part.0, bytes.len())) } else { lines(part) };
-                    scope.spawn(move || read(&part, capacity))
+                    let (counted, barrier, read) = (&counted, &barrier, &read);
+                    scope.spawn(move || {
+                        counted[i].store(lines(part), Ordering::Relaxed);
+                        // The barrier orders every count before any is read.
+                        barrier.wait();
+                        let capacity = if i == 0 {
+                            counted.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+                        } else {
+                            counted[i].load(Ordering::Relaxed)
+                        };
+                        read(&part, capacity)
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a CSV reader thread panicked")).collect()
@@ -157,6 +175,47 @@ impl TableSource for CsvSource {
         }
         Ok(rows)
     }
+}
+
+/// The line ends in `bytes`. Counted in pieces a byte-wide counter cannot overflow, which the
+/// compiler turns into wide compares: 5-10x faster than a count one byte at a time.
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.chunks(255).map(|piece| piece.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')) as usize).sum()
+}
+
+/// The least a thread reads of a file read in pieces.
+const MIN_PIECE: usize = 16 << 20;
+
+/// The bytes of the file at `path`, read in up to `threads` pieces of `min_piece` bytes or more, side by side: one thread
+/// copying a 400 MB file out of the page cache took a quarter of a 10M-row read.
+fn read_file(path: &Path, threads: usize, min_piece: usize) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if threads <= 1 || len < 2 * min_piece {
+        let mut bytes = Vec::with_capacity(len);
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    }
+    let mut bytes = vec![0u8; len];
+    let piece = len.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = bytes
+            .chunks_mut(piece)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let file = &file;
+                scope.spawn(move || file.read_exact_at(chunk, (i * piece) as u64))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("a file reader thread panicked"))
+    })
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            std::io::Error::new(e.kind(), "the file was cut short while it was read")
+        }
+        _ => e,
+    })?;
+    Ok(bytes)
 }
 
 /// Splits the rows of a CSV file (from byte `start`) into up to `parts` ranges that end at line
@@ -281,6 +340,23 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let error = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap_err().to_string();
         assert!(error.contains("line 80002: 3 fields where the header has 4"), "{error}");
+    }
+
+    #[test]
+    fn a_file_read_in_pieces_is_read_whole_and_its_lines_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        // Lines of varied length, more line ends than a byte counter holds, no final line end.
+        let text: String = (0..100_003).map(|i| format!("{i},{}\n", "x".repeat(i % 13))).collect();
+        let text = text.trim_end();
+        std::fs::write(&path, text).unwrap();
+        for (threads, min_piece) in [(1, 1), (2, 1 << 20), (3, 1), (4, 7)] {
+            let bytes = read_file(&path, threads, min_piece).unwrap();
+            assert!(bytes == text.as_bytes(), "{threads} threads, pieces of {min_piece}");
+        }
+        assert_eq!(count_lines(text.as_bytes()), 100_002);
+        assert_eq!(count_lines(&[b'\n'; 1000]), 1000);
+        assert_eq!(count_lines(b""), 0);
     }
 
     #[test]
