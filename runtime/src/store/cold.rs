@@ -680,7 +680,7 @@ async fn insert_rows<R: std::borrow::Borrow<Row>>(
             message: format!("a row of {} values for {width} fields", row.borrow().len()),
         });
     }
-    let insert = insert_statement(table, schema);
+    let insert = insert_statements(table, schema);
     let append = sqlite_insert::Append { before, insert: &insert, rows, count_for };
     let mut connection = pool.acquire().await.map_err(sql)?;
     let outcome = {
@@ -701,9 +701,20 @@ async fn insert_rows<R: std::borrow::Borrow<Row>>(
     })
 }
 
-/// The single-row insert into history table `table` of `schema`'s fields.
-pub(super) fn insert_statement(table: &str, schema: &Schema) -> String {
-    format!("INSERT INTO {} VALUES ({})", quote(table), vec!["?"; schema.fields.len()].join(", "))
+/// The inserts into history table `table` of `schema`'s fields (see [`sqlite_insert::InsertSql`]).
+pub(super) fn insert_statements(table: &str, schema: &Schema) -> sqlite_insert::InsertSql {
+    let width = schema.fields.len();
+    let rows = sqlite_insert::rows_per_statement(width);
+    let row = format!("({})", vec!["?"; width].join(", "));
+    // `OR FAIL`: a row that cannot be written stops the statement without undoing the rows
+    // before it, so that SQLite keeps no statement journal; the caller drops the whole write.
+    let into = format!("INSERT OR FAIL INTO {} VALUES", quote(table));
+    sqlite_insert::InsertSql {
+        one: format!("{into} {row}"),
+        many: format!("{into} {}", vec![row; rows].join(", ")),
+        rows,
+        width,
+    }
 }
 
 /// The statement creating an empty history table `table` of `schema`'s fields.
@@ -964,6 +975,39 @@ mod tests {
                 vec![counted("a", 1, 4), counted("b", 1, 3), counted("a", 2, 2), counted("b", 2, 1)]
             );
             assert_eq!(store.as_of(&live, &[Value::str("b")], 1).await.unwrap(), Some(counted("b", 1, 3)));
+        });
+    }
+
+    #[test]
+    fn many_rows_written_at_once_read_back_whole_and_a_bad_row_among_them_writes_none() {
+        with_store(async |store| {
+            let schema = every_kind();
+            // Three statements' worth of rows and some over, text of every length.
+            let rows: Vec<Row> = (0..3 * sqlite_insert::rows_per_statement(6) + 5)
+                .map(|i| {
+                    vec![
+                        Value::str(&format!("key {i} {}", "x".repeat(i % 40))),
+                        Value::Int(i as i64),
+                        if i % 3 == 0 { Value::Null } else { Value::Int(7 * i as i64) },
+                        Value::float(i as f64 / 3.0),
+                        Value::Bool(i % 2 == 0),
+                        Value::str(&"n".repeat(i)),
+                    ]
+                })
+                .collect();
+            let live = meta("Many", &schema);
+            store.begin_live(&live).await.unwrap();
+            store.append_live("Many", &schema, &rows).await.unwrap();
+            // A null key in the middle of a statement of many rows: none of the append's rows.
+            let mut bad: Vec<Row> = (0..rows.len()).map(|i| counted(&format!("bad {i}"), 1000, 1)).collect();
+            bad[100][0] = Value::Null;
+            let error = store.append_live("Many", &schema, &bad).await.unwrap_err().to_string();
+            assert!(error.contains("NOT NULL constraint failed"), "{error}");
+            assert_eq!(store.dataset("Many").await.unwrap().rows, rows.len() as i64);
+            assert_eq!(store.history(&live, None, None).await.unwrap(), rows);
+            let parted =
+                write_parts(&store, "Parted", &schema, &[rows[..130].to_vec(), rows[130..].to_vec()]).await;
+            assert_eq!(store.history(&parted, None, None).await.unwrap(), rows);
         });
     }
 

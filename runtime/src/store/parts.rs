@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use super::cold::{StoreError, create_table_statement, index_statement, insert_statement, sorter_threads};
+use super::cold::{StoreError, create_table_statement, index_statement, insert_statements, sorter_threads};
 use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
 use crate::value::Row;
@@ -133,9 +133,8 @@ impl PartFile {
         let threads = format!("PRAGMA threads = {}", sorter_helpers(writers));
         let setup =
             [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
-        let insert = insert_statement(&self.dataset, schema);
-        let bulk = Bulk::create(&self.path, &setup, &insert, schema.fields.len())
-            .map_err(|failure| self.failed(failure.0))?;
+        let insert = insert_statements(&self.dataset, schema);
+        let bulk = Bulk::create(&self.path, &setup, &insert).map_err(|failure| self.failed(failure.0))?;
         Ok(PartWriter { bulk, part: self.clone(), schema: schema.clone() })
     }
 

@@ -4,7 +4,9 @@
 //! This is the cold store's write path, and the one hot loop of it. Going through sqlx cost a
 //! statement of 3,000 rows' placeholders per 30,000 values, an argument vector per statement,
 //! an encode call, a lock and a clear per value, and a statement journal (a multi-row statement
-//! may fail half way); here a row costs its binds and one step. A live history's connection is
+//! may fail half way); here a row costs its binds, and a statement of up to 64 rows one step.
+//! A step of a one-row insert was itself a third of the cost: it opens a cursor on the table,
+//! finds its last row anew, and closes it again; a statement of many rows does that once. A live history's connection is
 //! sqlx's own, held locked (`LockedSqliteHandle`) so its worker thread makes no call on it
 //! meanwhile; a part of an offline history has a [`Bulk`] connection of its own, with one
 //! statement and one transaction open from its first row to its last.
@@ -24,13 +26,31 @@ use crate::value::{F64, PREFETCH_AHEAD, Row, Value, prefetch_row};
 #[derive(Debug)]
 pub(super) struct SqliteFailure(pub String);
 
+/// The inserts of rows into one table: of one row, and of `rows` rows at once.
+pub(super) struct InsertSql {
+    /// `INSERT ... VALUES (?, ...)`, one placeholder per field.
+    pub one: String,
+    /// The same, with `rows` rows of placeholders.
+    pub many: String,
+    /// Rows of `many`.
+    pub rows: usize,
+    /// Fields per row.
+    pub width: usize,
+}
+
+/// Rows per multi-row insert of rows `width` values wide: 64, or fewer for wide rows, so that
+/// a statement binds at most 2,048 values.
+pub(super) fn rows_per_statement(width: usize) -> usize {
+    (2048 / width.max(1)).clamp(1, 64)
+}
+
 /// What to do with an open connection in one transaction: rows for a table, and optionally the
 /// catalog's row count of a dataset to raise by their number.
 pub(super) struct Append<'a, R> {
     /// Statements run before the transaction (pragmas).
     pub before: &'a [&'a str],
-    /// `INSERT INTO "table" VALUES (?, ...)`, one placeholder per field.
-    pub insert: &'a str,
+    /// The inserts into the table.
+    pub insert: &'a InsertSql,
     /// The rows, each as wide as the insert's placeholders.
     pub rows: &'a [R],
     /// The dataset whose catalog row count to raise, in the same transaction.
@@ -72,9 +92,9 @@ unsafe fn insert_all<R: Borrow<Row>>(
     db: *mut ffi::sqlite3,
     append: &Append<'_, R>,
 ) -> Result<(), SqliteFailure> {
-    let insert = unsafe { Statement::prepare(db, append.insert) }?;
-    // SAFETY: the statement is live, and finalized (below) before the rows are released.
-    unsafe { insert.insert_each(append.rows) }?;
+    let insert = unsafe { Inserts::prepare(db, append.insert) }?;
+    // SAFETY: the statements are live, and finalized (below) before the rows are released.
+    unsafe { insert.insert_all(append.rows) }?;
     drop(insert);
     if let Some(name) = append.count_for {
         let update =
@@ -102,6 +122,58 @@ pub(super) unsafe fn failure(db: *mut ffi::sqlite3) -> SqliteFailure {
     SqliteFailure(message.to_string_lossy().into_owned())
 }
 
+/// The prepared inserts of an [`InsertSql`].
+struct Inserts {
+    one: Statement,
+    many: Statement,
+    rows: usize,
+    width: usize,
+}
+
+impl Inserts {
+    unsafe fn prepare(db: *mut ffi::sqlite3, sql: &InsertSql) -> Result<Inserts, SqliteFailure> {
+        // SAFETY: `db` is open (the caller's contract).
+        let one = unsafe { Statement::prepare(db, &sql.one) }?;
+        let many = unsafe { Statement::prepare(db, &sql.many) }?;
+        Ok(Inserts { one, many, rows: sql.rows, width: sql.width })
+    }
+
+    /// Inserts `rows` (each `width` values wide): whole statements of many rows, then the rest
+    /// one at a time. Text is bound without a copy: the statements must be finalized, or their
+    /// bindings cleared ([`Inserts::clear`]), before the rows are released.
+    unsafe fn insert_all<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
+        let mut chunks = rows.chunks_exact(self.rows);
+        for (c, chunk) in chunks.by_ref().enumerate() {
+            for (r, row) in chunk.iter().enumerate() {
+                // A history's rows reach their insert after the rest of their batch has
+                // pushed them out of the cache.
+                if let Some(ahead) = rows.get(c * self.rows + r + PREFETCH_AHEAD) {
+                    prefetch_row(ahead.borrow());
+                }
+                // SAFETY: the statement is live; the row outlives the step (every parameter is
+                // bound again for the next statement, and the caller clears or finalizes it
+                // before the rows go).
+                unsafe { self.many.bind_row((r * self.width) as c_int, row.borrow()) }?;
+            }
+            unsafe { self.many.step_done() }?;
+        }
+        for row in chunks.remainder() {
+            // SAFETY: as above.
+            unsafe { self.one.bind_row(0, row.borrow()) }?;
+            unsafe { self.one.step_done() }?;
+        }
+        Ok(())
+    }
+
+    /// Unbinds every parameter, so that no statement refers to rows about to be released.
+    fn clear(&self) {
+        for statement in [&self.one, &self.many] {
+            // SAFETY: the statement is live; clearing bindings cannot fail.
+            unsafe { ffi::sqlite3_clear_bindings(statement.raw) };
+        }
+    }
+}
+
 /// A prepared statement, finalized when dropped.
 pub(super) struct Statement {
     db: *mut ffi::sqlite3,
@@ -125,23 +197,11 @@ impl Statement {
         if code == ffi::SQLITE_OK { Ok(()) } else { Err(unsafe { failure(self.db) }) }
     }
 
-    /// Inserts `rows` (each as wide as the statement's parameters), one step each. Text is
-    /// bound without a copy: the statement must be finalized, or its bindings cleared, before
-    /// the rows are released.
-    unsafe fn insert_each<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
-        for (n, row) in rows.iter().enumerate() {
-            // A history's rows reach their insert after the rest of their batch has pushed
-            // them out of the cache.
-            if let Some(ahead) = rows.get(n + PREFETCH_AHEAD) {
-                prefetch_row(ahead.borrow());
-            }
-            for (i, value) in row.borrow().iter().enumerate() {
-                // SAFETY: the statement is live; the row outlives the step (every parameter is
-                // bound again for the next row, and the caller clears or finalizes the
-                // statement before the rows go).
-                unsafe { self.bind(i as c_int + 1, value) }?;
-            }
-            unsafe { self.step_done() }?;
+    /// Binds `row`'s values to the parameters after the first `offset`, in order.
+    unsafe fn bind_row(&self, offset: c_int, row: &Row) -> Result<(), SqliteFailure> {
+        for (i, value) in row.iter().enumerate() {
+            // SAFETY: the caller's row fits the statement's parameters after `offset`.
+            unsafe { self.bind(offset + i as c_int + 1, value) }?;
         }
         Ok(())
     }
@@ -219,8 +279,8 @@ impl Drop for Statement {
 /// history, which their `setup` writes without a journal): a failed write leaves a file to
 /// delete, not one to repair.
 pub(super) struct Bulk {
-    /// The prepared insert: `None` once finalized.
-    insert: Option<Statement>,
+    /// The prepared inserts: `None` once finalized.
+    insert: Option<Inserts>,
     db: NonNull<ffi::sqlite3>,
     width: usize,
     closed: bool,
@@ -231,14 +291,9 @@ pub(super) struct Bulk {
 unsafe impl Send for Bulk {}
 
 impl Bulk {
-    /// Creates the file at `path`, runs `setup` (pragmas, the table), and prepares `insert`, a
-    /// single-row `INSERT` of `width` parameters.
-    pub(super) fn create(
-        path: &Path,
-        setup: &[&str],
-        insert: &str,
-        width: usize,
-    ) -> Result<Bulk, SqliteFailure> {
+    /// Creates the file at `path`, runs `setup` (pragmas, the table), and prepares `insert`.
+    pub(super) fn create(path: &Path, setup: &[&str], insert: &InsertSql) -> Result<Bulk, SqliteFailure> {
+        let width = insert.width;
         let name = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| SqliteFailure(format!("a path with a NUL byte: {}", path.display())))?;
         let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE | ffi::SQLITE_OPEN_NOMUTEX;
@@ -259,7 +314,7 @@ impl Bulk {
             unsafe { exec(db.as_ptr(), statement) }?;
         }
         // SAFETY: as above.
-        bulk.insert = Some(unsafe { Statement::prepare(db.as_ptr(), insert) }?);
+        bulk.insert = Some(unsafe { Inserts::prepare(db.as_ptr(), insert) }?);
         Ok(bulk)
     }
 
@@ -273,8 +328,8 @@ impl Bulk {
         }
         // SAFETY: the statement is live and ours; the text it binds without a copy is unbound
         // below, before the caller can release the rows.
-        let inserted = unsafe { insert.insert_each(rows) };
-        unsafe { ffi::sqlite3_clear_bindings(insert.raw) };
+        let inserted = unsafe { insert.insert_all(rows) };
+        insert.clear();
         inserted
     }
 
