@@ -6,10 +6,12 @@
 //! an encode call, a lock and a clear per value, and a statement journal (a multi-row statement
 //! may fail half way); here a row costs its binds, and a statement of up to 64 rows one step.
 //! A step of a one-row insert was itself a third of the cost: it opens a cursor on the table,
-//! finds its last row anew, and closes it again; a statement of many rows does that once. A live history's connection is
-//! sqlx's own, held locked (`LockedSqliteHandle`) so its worker thread makes no call on it
-//! meanwhile; a part of an offline history has a [`Bulk`] connection of its own, with one
-//! statement and one transaction open from its first row to its last.
+//! finds its last row anew, and closes it again; a statement of many rows does that once.
+//!
+//! A live history's connection is sqlx's own, held locked (`LockedSqliteHandle`) so its worker
+//! thread makes no call on it meanwhile; a part of an offline history has a [`Bulk`] connection
+//! of its own, with its statements prepared once and one transaction open from its first row to
+//! its last.
 
 #![allow(unsafe_code)]
 
