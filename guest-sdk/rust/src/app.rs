@@ -331,7 +331,9 @@ impl Stream {
     #[track_caller]
     pub fn filter<T: Row>(&self, predicate: impl Fn(&T) -> bool + 'static) -> Stream {
         let call = LambdaFn::Filter(Box::new(move |mut columns: Columns| {
-            Ok(T::decode(&mut columns)?.iter().map(&predicate).collect())
+            let mut verdicts = Vec::with_capacity(columns.len());
+            T::visit(&mut columns, |row| verdicts.push(predicate(row)))?;
+            Ok(verdicts)
         }));
         let lambda = self.register(wit::LambdaKind::Filter, Location::caller(), call, T::fields(), None);
         self.then(Node::Filter { input: self.node, lambda })
@@ -347,12 +349,14 @@ impl Stream {
         let call = LambdaFn::Transform(Box::new(move |mut columns: Columns| {
             let mut rows = Vec::new();
             let mut index = Vec::new();
-            for (i, row) in T::decode(&mut columns)?.iter().enumerate() {
+            let mut i = 0u32;
+            T::visit(&mut columns, |row| {
                 for out in map(row) {
                     rows.push(out);
-                    index.push(i as u32);
+                    index.push(i);
                 }
-            }
+                i += 1;
+            })?;
             Ok((crate::lambda::encode_batch::<O>(&rows), index))
         }));
         let lambda = self.register(
@@ -375,7 +379,8 @@ impl Stream {
         compute: impl Fn(&T) -> V + 'static,
     ) -> Stream {
         let call = LambdaFn::Assign(Box::new(move |mut columns: Columns| {
-            let values: Vec<V> = T::decode(&mut columns)?.iter().map(&compute).collect();
+            let mut values: Vec<V> = Vec::with_capacity(columns.len());
+            T::visit(&mut columns, |row| values.push(compute(row)))?;
             Ok(V::put_column(values.iter()))
         }));
         let field = FieldDef { name, ty: V::TYPE, key: false, timestamp: false };

@@ -46,6 +46,15 @@ pub trait Row: Sized + 'static {
     fn fields() -> Vec<FieldDef>;
     /// Decodes every row of a batch whose columns are this type's fields, in order.
     fn decode(columns: &mut Columns) -> Result<Vec<Self>, String>;
+    /// Reads the rows of such a batch in turn into one value of this type and hands each to
+    /// `visit`: a lambda called row by row allocates nothing per row, its strings and lists
+    /// read into the same buffers (`#[derive(Dataset)]` does so; this default decodes them all).
+    fn visit(columns: &mut Columns, mut visit: impl FnMut(&Self)) -> Result<(), String> {
+        for row in Self::decode(columns)? {
+            visit(&row);
+        }
+        Ok(())
+    }
     /// Encodes rows as columns, one per field, in order.
     fn encode(rows: &[Self]) -> Vec<Column>;
 }
@@ -58,7 +67,8 @@ pub struct Columns {
 }
 
 impl Columns {
-    pub(crate) fn new(batch: wit::Batch) -> Self {
+    /// The columns of `batch` (the SDK's exports make them from each call's batch).
+    pub fn new(batch: wit::Batch) -> Self {
         Columns {
             len: batch.len as usize,
             names: batch.names,
@@ -115,6 +125,12 @@ pub trait Scalar: Sized + Clone {
     fn from_data(data: wit::ColumnData) -> Result<Vec<Self>, String>;
     /// Packs values into column data.
     fn to_data(values: Vec<Self>) -> wit::ColumnData;
+    /// Column data of this type, checked, to read values from one at a time.
+    type Values;
+    /// Checks column data of this type.
+    fn values(data: wit::ColumnData) -> Result<Self::Values, String>;
+    /// Reads value `index` (within the column) into `target`, reusing its allocation.
+    fn read_into(values: &Self::Values, index: usize, target: &mut Self);
 }
 
 macro_rules! scalar {
@@ -132,6 +148,13 @@ macro_rules! scalar {
             }
             fn to_data(values: Vec<Self>) -> wit::ColumnData {
                 wit::ColumnData::$variant(values.into_iter().map($unwrap).collect())
+            }
+            type Values = Vec<Self>;
+            fn values(data: wit::ColumnData) -> Result<Self::Values, String> {
+                Self::from_data(data)
+            }
+            fn read_into(values: &Self::Values, index: usize, target: &mut Self) {
+                *target = values[index];
             }
         }
     };
@@ -166,6 +189,23 @@ impl Scalar for String {
         }
         wit::ColumnData::Str(wit::StrColumn { bytes, offsets })
     }
+
+    type Values = wit::StrColumn;
+
+    fn values(data: wit::ColumnData) -> Result<Self::Values, String> {
+        let wit::ColumnData::Str(column) = data else {
+            return Err("column is not of type Str".to_string());
+        };
+        split_strings(&column)?;
+        Ok(column)
+    }
+
+    fn read_into(column: &Self::Values, index: usize, target: &mut Self) {
+        let (start, end) = (column.offsets[index] as usize, column.offsets[index + 1] as usize);
+        target.clear();
+        // Checked when the column was read (`values`).
+        target.push_str(&column.bytes[start..end]);
+    }
 }
 
 /// The strings of a concatenated string column, checking its offsets.
@@ -195,6 +235,14 @@ pub trait FieldValue: Sized {
     fn put_column<'a>(values: impl Iterator<Item = &'a Self>) -> Column
     where
         Self: 'a;
+    /// A column, checked, to read values from one at a time (see [`Row::visit`]).
+    type Reader;
+    /// Checks a column and makes its reader.
+    fn reader(column: Column) -> Result<Self::Reader, String>;
+    /// A value to read into.
+    fn blank() -> Self;
+    /// Reads value `index` of the column into `target`, reusing what `target` holds.
+    fn read_into(reader: &Self::Reader, index: usize, target: &mut Self);
 }
 
 impl<T: Scalar> FieldValue for T {
@@ -212,6 +260,23 @@ impl<T: Scalar> FieldValue for T {
         Self: 'a,
     {
         Column { data: T::to_data(values.cloned().collect()), nulls: None }
+    }
+
+    type Reader = T::Values;
+
+    fn reader(column: Column) -> Result<Self::Reader, String> {
+        if column.nulls.as_ref().is_some_and(|nulls| nulls.iter().any(|&n| n)) {
+            return Err("null value in a field that is not optional".to_string());
+        }
+        T::values(column.data)
+    }
+
+    fn blank() -> Self {
+        T::placeholder()
+    }
+
+    fn read_into(reader: &Self::Reader, index: usize, target: &mut Self) {
+        T::read_into(reader, index, target);
     }
 }
 
@@ -241,6 +306,24 @@ impl<T: Scalar> FieldValue for Option<T> {
             data.push(value.clone().unwrap_or_else(T::placeholder));
         }
         Column { data: T::to_data(data), nulls: Some(nulls) }
+    }
+
+    type Reader = (T::Values, Option<Vec<bool>>);
+
+    fn reader(column: Column) -> Result<Self::Reader, String> {
+        Ok((T::values(column.data)?, column.nulls))
+    }
+
+    fn blank() -> Self {
+        None
+    }
+
+    fn read_into((values, nulls): &Self::Reader, index: usize, target: &mut Self) {
+        if nulls.as_ref().is_some_and(|nulls| nulls[index]) {
+            *target = None;
+            return;
+        }
+        T::read_into(values, index, target.get_or_insert_with(T::placeholder));
     }
 }
 
@@ -297,5 +380,19 @@ impl<T: Scalar> FieldValue for Vec<T> {
             wit::ColumnData::List(_) => unreachable!("scalars encode as scalar data"),
         };
         Column { data: wit::ColumnData::List(wit::ListColumn { offsets, items }), nulls: None }
+    }
+
+    type Reader = Vec<Vec<T>>;
+
+    fn reader(column: Column) -> Result<Self::Reader, String> {
+        Self::take_column(column)
+    }
+
+    fn blank() -> Self {
+        Vec::new()
+    }
+
+    fn read_into(lists: &Self::Reader, index: usize, target: &mut Self) {
+        target.clone_from(&lists[index]);
     }
 }

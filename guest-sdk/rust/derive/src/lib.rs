@@ -53,6 +53,9 @@ fn expand(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut takes = Vec::new();
     let mut builds = Vec::new();
     let mut puts = Vec::new();
+    let mut readers = Vec::new();
+    let mut blanks = Vec::new();
+    let mut reads = Vec::new();
     for (index, field) in fields.named.iter().enumerate() {
         let name = field.ident.as_ref().expect("named field");
         let ty = &field.ty;
@@ -74,6 +77,14 @@ fn expand(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             )?.into_iter();
         });
         builds.push(quote! { #name: #column.next().expect("column length checked") });
+        let reader = syn::Ident::new(&format!("__reader_{index}"), name.span());
+        readers.push(quote! {
+            let #reader = <#ty as ::volga_guest::FieldValue>::reader(columns.take(#index, #name_str)?)?;
+        });
+        blanks.push(quote! { #name: <#ty as ::volga_guest::FieldValue>::blank() });
+        reads.push(quote! {
+            <#ty as ::volga_guest::FieldValue>::read_into(&#reader, __index, &mut __row.#name);
+        });
         puts.push(quote! {
             ::volga_guest::FieldValue::put_column(
                 rows.iter().map(|row| &row.#name),
@@ -94,6 +105,19 @@ fn expand(input: DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             ) -> ::std::result::Result<::std::vec::Vec<Self>, ::std::string::String> {
                 #(#takes)*
                 Ok((0..columns.len()).map(|_| Self { #(#builds),* }).collect())
+            }
+
+            fn visit(
+                columns: &mut ::volga_guest::Columns,
+                mut __visit: impl FnMut(&Self),
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                #(#readers)*
+                let mut __row = Self { #(#blanks),* };
+                for __index in 0..columns.len() {
+                    #(#reads)*
+                    __visit(&__row);
+                }
+                Ok(())
             }
 
             fn encode(rows: &[Self]) -> ::std::vec::Vec<::volga_guest::Column> {
