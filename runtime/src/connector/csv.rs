@@ -186,8 +186,9 @@ fn count_lines(bytes: &[u8]) -> usize {
 /// The least a thread reads of a file read in pieces.
 const MIN_PIECE: usize = 16 << 20;
 
-/// The bytes of the file at `path`, read in up to `threads` pieces of `min_piece` bytes or more, side by side: one thread
-/// copying a 400 MB file out of the page cache took a quarter of a 10M-row read.
+/// The bytes of the file at `path`, read in up to `threads` pieces of `min_piece` bytes or
+/// more, side by side: one thread copying a 400 MB file out of the page cache took a quarter of
+/// a 10M-row read.
 fn read_file(path: &Path, threads: usize, min_piece: usize) -> std::io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
