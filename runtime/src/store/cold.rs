@@ -983,7 +983,7 @@ mod tests {
         with_store(async |store| {
             let schema = every_kind();
             // Three statements' worth of rows and some over, text of every length.
-            let rows: Vec<Row> = (0..3 * sqlite_insert::rows_per_statement(6) + 5)
+            let rows: Vec<Row> = (0..3 * sqlite_insert::rows_per_statement(schema.fields.len()) + 5)
                 .map(|i| {
                     vec![
                         Value::str(&format!("key {i} {}", "x".repeat(i % 40))),

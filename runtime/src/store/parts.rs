@@ -177,6 +177,7 @@ impl PartWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
 
     #[test]
     #[allow(unsafe_code)]
@@ -190,18 +191,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_finished_part_has_large_pages_and_its_rows_indexed() {
+    /// A history of a string key `id` and a time `at`.
+    fn key_and_time() -> Schema {
         use crate::schema::Field;
-        use crate::value::{FieldType, ScalarType, Value};
-        let dir = tempfile::tempdir().unwrap();
+        use crate::value::{FieldType, ScalarType};
         let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
-        let schema = Schema {
+        Schema {
             fields: vec![
                 field("id", FieldType::required(ScalarType::Str), true, false),
                 field("at", FieldType::required(ScalarType::Timestamp), false, true),
             ],
-        };
+        }
+    }
+
+    #[test]
+    fn a_finished_part_has_large_pages_and_its_rows_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = key_and_time();
         let part = PartFile::new(dir.path(), "Spent", 1, 0);
         let mut writer = part.create(&schema, 1).unwrap();
         let rows: Vec<Row> =
@@ -231,16 +237,8 @@ mod tests {
 
     #[test]
     fn a_part_refuses_a_row_of_the_wrong_width_and_leaves_no_file_once_dropped() {
-        use crate::schema::Field;
-        use crate::value::{FieldType, ScalarType, Value};
         let dir = tempfile::tempdir().unwrap();
-        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
-        let schema = Schema {
-            fields: vec![
-                field("id", FieldType::required(ScalarType::Str), true, false),
-                field("at", FieldType::required(ScalarType::Timestamp), false, true),
-            ],
-        };
+        let schema = key_and_time();
         let part = PartFile::new(dir.path(), "Spent", 1, 0);
         let mut writer = part.create(&schema, 1).unwrap();
         writer.append(&[vec![Value::str("a"), Value::Int(1)]]).unwrap();
