@@ -137,16 +137,31 @@ impl HotTarget {
 }
 
 /// The hot store's stage: applies each batch, in order, until the cold stage is done or a
-/// write fails.
+/// write fails. Batches that queued while it applied the last one are applied together, per
+/// dataset: a key's row is its latest across them, and the last watermark covers them all, so a
+/// stage that falls behind writes each key once rather than once per batch.
 fn show(batches: Receiver<Visible>, targets: &[HotTarget], hot: &HotStore, failure: &Failure) {
-    for Visible { target, rows, watermark } in batches {
-        let target = &targets[target];
-        if let Err(e) = hot.publish(&target.name, &target.keys, target.time, &rows, watermark) {
-            failure.fail(format!("dataset `{}`: {e}", target.name));
-            return;
+    while let Ok(first) = batches.recv() {
+        let mut merged = vec![first];
+        while let Ok(next) = batches.try_recv() {
+            match merged.iter_mut().find(|held| held.target == next.target) {
+                Some(held) => {
+                    held.rows.extend(next.rows);
+                    held.watermark = next.watermark;
+                }
+                None => merged.push(next),
+            }
         }
-        target.rows_published.inc_by(rows.len() as u64);
-        target.watermark.set(watermark);
+        for Visible { target, rows, watermark } in merged {
+            let target = &targets[target];
+            let count = rows.len() as u64;
+            if let Err(e) = hot.publish(&target.name, &target.keys, target.time, rows, watermark) {
+                failure.fail(format!("dataset `{}`: {e}", target.name));
+                return;
+            }
+            target.rows_published.inc_by(count);
+            target.watermark.set(watermark);
+        }
     }
 }
 
@@ -221,4 +236,49 @@ fn publish(
     // Gone only if the hot store's stage stopped on a failure, which it has reported.
     let _ = visible.send(Visible { target: index, rows: ready, watermark: frontier });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    #[test]
+    fn batches_queued_for_the_hot_store_show_each_keys_latest_row_and_the_last_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let hot = HotStore::open(dir.path()).unwrap();
+        let target = |name: &str| HotTarget {
+            name: name.to_string(),
+            keys: vec![0],
+            time: 1,
+            rows_published: Counter::default(),
+            watermark: Gauge::default(),
+        };
+        let targets = [target("a"), target("b")];
+        let row = |k: &str, t: i64, v: i64| vec![Value::str(k), Value::Int(t), Value::Int(v)];
+        let (send, batches) = std::sync::mpsc::sync_channel(8);
+        // Queued before the stage runs: the stage finds them all waiting.
+        for (target, rows, watermark) in [
+            (0, vec![row("x", 1, 10), row("y", 2, 20)], 3),
+            (1, vec![row("x", 1, 5)], 2),
+            (0, vec![row("x", 4, 11)], 5),
+            (0, vec![row("z", 6, 30), row("x", 6, 12), row("x", 6, 13)], 7),
+        ] {
+            send.send(Visible { target, rows, watermark }).unwrap();
+        }
+        drop(send);
+        let failure = Failure::default();
+        show(batches, &targets, &hot, &failure);
+        assert!(!failure.is_set());
+        let keys = [vec![Value::str("x")], vec![Value::str("y")], vec![Value::str("z")]];
+        let a = hot.lookup("a", &keys).unwrap();
+        assert_eq!(a.watermark, Some(7));
+        // A key's latest row across the batches; ties at one time go to the greatest row.
+        assert_eq!(a.rows, vec![Some(row("x", 6, 13)), Some(row("y", 2, 20)), Some(row("z", 6, 30))]);
+        assert_eq!(targets[0].rows_published.get(), 6);
+        assert_eq!(targets[0].watermark.get(), 7);
+        let b = hot.lookup("b", &keys).unwrap();
+        assert_eq!((b.watermark, b.rows), (Some(2), vec![Some(row("x", 1, 5)), None, None]));
+        assert_eq!(targets[1].rows_published.get(), 1);
+    }
 }

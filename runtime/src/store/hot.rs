@@ -169,31 +169,37 @@ impl HotStore {
 
     /// Applies `rows` of `dataset` (every row with a time in `[previous watermark, watermark)`,
     /// in any order) and advances its watermark to `watermark`. A key's new row is its latest
-    /// row: greatest time, ties broken by the rows' total order, as offline reads do.
+    /// row: greatest time, ties broken by the rows' total order, as offline reads do. The
+    /// store keeps those rows themselves, not copies.
     pub fn publish(
         &self,
         dataset: &str,
         keys: &[usize],
         time: usize,
-        rows: &[Row],
+        mut rows: Vec<Row>,
         watermark: Time,
     ) -> Result<(), HotStoreError> {
         // Each key's latest row, found through the rows' own key fields: only the distinct
         // keys are encoded.
-        let mut latest: foldhash::HashMap<KeyOf, &Row> = foldhash::HashMap::default();
-        for row in rows {
+        let mut latest: foldhash::HashMap<KeyOf, usize> = foldhash::HashMap::default();
+        for (index, row) in rows.iter().enumerate() {
             latest
                 .entry(KeyOf { row, keys })
                 .and_modify(|held| {
-                    if (&row[time], row) > (&held[time], *held) {
-                        *held = row;
+                    let other = &rows[*held];
+                    if (&row[time], row) > (&other[time], other) {
+                        *held = index;
                     }
                 })
-                .or_insert(row);
+                .or_insert(index);
         }
-        let latest: Vec<(Vec<u8>, &Row)> = latest
+        let chosen: Vec<usize> = latest.into_values().collect();
+        let latest: Vec<(Vec<u8>, Row)> = chosen
             .into_iter()
-            .map(|(key, row)| (codec::encoded(keys.iter().map(|&k| &key.row[k])), row))
+            .map(|index| {
+                let row = std::mem::take(&mut rows[index]);
+                (codec::encoded(keys.iter().map(|&k| &row[k])), row)
+            })
             .collect();
         let mut batch = sled::Batch::default();
         let mut buffer = Vec::new();
@@ -208,7 +214,7 @@ impl HotStore {
         self.meta.insert(watermark_key(dataset), &watermark.to_be_bytes()).map_err(|e| self.err(e))?;
         match memory.get_mut(dataset) {
             Some(held) => {
-                held.rows.extend(latest.into_iter().map(|(key, row)| (key.into(), HotRow::new(row.clone()))));
+                held.rows.extend(latest.into_iter().map(|(key, row)| (key.into(), HotRow::new(row))));
                 held.watermark = Some(watermark);
             }
             // First use since the store opened: sled now holds everything, this publish too.
@@ -272,8 +278,8 @@ mod tests {
         let store = HotStore::open(dir.path()).unwrap();
         let key = |k: &str| vec![Value::str(k)];
         assert_eq!(store.lookup("d", &[key("a")]).unwrap(), Lookup { watermark: None, rows: vec![None] });
-        store.publish("d", &[0], 1, &[row("a", 5, 2.0), row("a", 3, 9.0), row("b", 4, 1.0)], 6).unwrap();
-        store.publish("d", &[0], 1, &[row("a", 7, 3.0), row("a", 7, 1.0)], 10).unwrap();
+        store.publish("d", &[0], 1, vec![row("a", 5, 2.0), row("a", 3, 9.0), row("b", 4, 1.0)], 6).unwrap();
+        store.publish("d", &[0], 1, vec![row("a", 7, 3.0), row("a", 7, 1.0)], 10).unwrap();
         let found = store.lookup("d", &[key("b"), key("c"), key("a")]).unwrap();
         assert_eq!(found.watermark, Some(10));
         assert_eq!(found.rows, vec![Some(row("b", 4, 1.0)), None, Some(row("a", 7, 3.0))]);
@@ -287,7 +293,7 @@ mod tests {
         let store = HotStore::open(dir.path()).unwrap();
         let row = |k: &str, t: i64, region: &str| vec![Value::str(k), Value::Int(t), Value::str(region)];
         let rows = [row("a", 1, "eu"), row("a", 2, "us"), row("a", 3, "eu"), row("b", 1, "eu")];
-        store.publish("d", &[0, 2], 1, &rows, 4).unwrap();
+        store.publish("d", &[0, 2], 1, rows.to_vec(), 4).unwrap();
         let key = |k: &str, region: &str| vec![Value::str(k), Value::str(region)];
         let found =
             store.lookup("d", &[key("a", "eu"), key("a", "us"), key("b", "us"), key("b", "eu")]).unwrap();
@@ -313,17 +319,17 @@ mod tests {
                 .lookup_with("d", &key, |_, rows| rows[0].unwrap().json(render).unwrap().get().to_string())
                 .unwrap()
         };
-        store.publish("d", &[0], 1, &[row("a", 5, 2.0)], 6).unwrap();
+        store.publish("d", &[0], 1, vec![row("a", 5, 2.0)], 6).unwrap();
         let first = json(&store);
         assert_eq!(json(&store), first);
         assert_eq!(renders.get(), 1, "a second answer reuses the text");
-        store.publish("d", &[0], 1, &[row("a", 7, 3.0)], 8).unwrap();
+        store.publish("d", &[0], 1, vec![row("a", 7, 3.0)], 8).unwrap();
         let second = json(&store);
         assert_eq!(renders.get(), 2);
         assert_ne!(second, first, "the key's new row is rendered, not its old text");
         assert!(second.contains("3.0"), "{second}");
         // A failed rendering is not kept.
-        store.publish("d", &[0], 1, &[row("a", 9, 4.0)], 10).unwrap();
+        store.publish("d", &[0], 1, vec![row("a", 9, 4.0)], 10).unwrap();
         store
             .lookup_with("d", &key, |_, rows| {
                 let held = rows[0].unwrap();
@@ -339,9 +345,9 @@ mod tests {
         let key = |k: &str| vec![Value::str(k)];
         {
             let store = HotStore::open(dir.path()).unwrap();
-            store.publish("d", &[0], 1, &[row("a", 5, 2.0), row("b", 4, 1.0)], 6).unwrap();
+            store.publish("d", &[0], 1, vec![row("a", 5, 2.0), row("b", 4, 1.0)], 6).unwrap();
             // Another dataset published before this one is first read.
-            store.publish("e", &[0], 1, &[row("a", 1, 7.0)], 2).unwrap();
+            store.publish("e", &[0], 1, vec![row("a", 1, 7.0)], 2).unwrap();
         }
         let store = HotStore::open(dir.path()).unwrap();
         // First use is a lookup: loaded from sled.
@@ -351,7 +357,7 @@ mod tests {
             Lookup { watermark: Some(6), rows: vec![Some(row("a", 5, 2.0)), Some(row("b", 4, 1.0))] }
         );
         // First use is a publish: sled's rows and the new ones.
-        store.publish("e", &[0], 1, &[row("b", 3, 1.5)], 4).unwrap();
+        store.publish("e", &[0], 1, vec![row("b", 3, 1.5)], 4).unwrap();
         let found = store.lookup("e", &[key("a"), key("b")]).unwrap();
         assert_eq!(
             found,
