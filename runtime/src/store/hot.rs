@@ -15,13 +15,13 @@
 //! is looked up.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{OnceLock, RwLock};
 
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::KeyOf;
 use super::codec::{self, KeyList};
 use crate::dataflow::Time;
 use crate::value::{Row, Value};
@@ -95,29 +95,6 @@ impl Latest {
     }
 }
 
-/// A row's key fields, hashed and compared as the values they hold (equal values encode to
-/// equal bytes, so this groups rows as their encoded keys would).
-struct KeyOf<'r> {
-    row: &'r Row,
-    keys: &'r [usize],
-}
-
-impl Hash for KeyOf<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        for &k in self.keys {
-            self.row[k].hash(state);
-        }
-    }
-}
-
-impl PartialEq for KeyOf<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.keys.iter().all(|&k| self.row[k] == other.row[k])
-    }
-}
-
-impl Eq for KeyOf<'_> {}
-
 fn tree_name(dataset: &str) -> String {
     format!("dataset/{dataset}")
 }
@@ -181,7 +158,8 @@ impl HotStore {
     ) -> Result<(), HotStoreError> {
         // Each key's latest row, found through the rows' own key fields: only the distinct
         // keys are encoded.
-        let mut latest: foldhash::HashMap<KeyOf, usize> = foldhash::HashMap::default();
+        let mut latest: foldhash::HashMap<KeyOf, usize> =
+            foldhash::HashMap::with_capacity_and_hasher(rows.len(), Default::default());
         for (index, row) in rows.iter().enumerate() {
             latest
                 .entry(KeyOf { row, keys })
