@@ -294,7 +294,6 @@ pub(super) struct Bulk {
     /// The prepared inserts: `None` once finalized.
     insert: Option<Inserts>,
     db: NonNull<ffi::sqlite3>,
-    width: usize,
     closed: bool,
 }
 
@@ -305,7 +304,6 @@ unsafe impl Send for Bulk {}
 impl Bulk {
     /// Creates the file at `path`, runs `setup` (pragmas, the table), and prepares `insert`.
     pub(super) fn create(path: &Path, setup: &[&str], insert: &InsertSql) -> Result<Bulk, SqliteFailure> {
-        let width = insert.width;
         let name = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| SqliteFailure(format!("a path with a NUL byte: {}", path.display())))?;
         let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE | ffi::SQLITE_OPEN_NOMUTEX;
@@ -317,7 +315,7 @@ impl Bulk {
             return Err(SqliteFailure("out of memory opening a connection".into()));
         };
         // From here the connection is closed by `Bulk`'s drop, on any failure.
-        let mut bulk = Bulk { insert: None, db, width, closed: false };
+        let mut bulk = Bulk { insert: None, db, closed: false };
         if code != ffi::SQLITE_OK {
             return Err(unsafe { failure(db.as_ptr()) });
         }
@@ -335,8 +333,8 @@ impl Bulk {
         let insert = self.insert.as_ref().ok_or_else(|| SqliteFailure("the writer is finished".into()))?;
         // Checked before any bind: a short row would leave parameters bound to the previous
         // row's text.
-        if let Some(row) = rows.iter().map(Borrow::<Row>::borrow).find(|row| row.len() != self.width) {
-            return Err(SqliteFailure(format!("a row of {} values for {} fields", row.len(), self.width)));
+        if let Some(row) = rows.iter().map(Borrow::<Row>::borrow).find(|row| row.len() != insert.width) {
+            return Err(SqliteFailure(format!("a row of {} values for {} fields", row.len(), insert.width)));
         }
         // SAFETY: the statement is live and ours; the text it binds without a copy is unbound
         // below, before the caller can release the rows.
