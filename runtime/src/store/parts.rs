@@ -20,6 +20,8 @@
 //! before it is complete: a crash leaves a file the catalog never names, deleted by the next
 //! commit of that dataset), so readers open it immutable, without locks.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,7 +32,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use super::cold::{StoreError, create_table_statement, index_statement, insert_statements, sorter_threads};
 use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
-use crate::value::Row;
+use crate::value::{PREFETCH_AHEAD, Row, Value, prefetch_row};
 
 /// The page size of a part: 16 KiB, not SQLite's 4 KiB. A part is written once, in bulk, and
 /// then only read: larger pages split and balance less often as rows are appended and the index
@@ -135,7 +137,8 @@ impl PartFile {
             [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
         let insert = insert_statements(&self.dataset, schema);
         let bulk = Bulk::create(&self.path, &setup, &insert).map_err(|failure| self.failed(failure.0))?;
-        Ok(PartWriter { bulk, part: self.clone(), schema: schema.clone() })
+        let order = IndexOrder::new(schema);
+        Ok(PartWriter { bulk, part: self.clone(), schema: schema.clone(), order })
     }
 
     fn failed(&self, message: String) -> StoreError {
@@ -150,12 +153,15 @@ pub struct PartWriter {
     bulk: Bulk,
     part: PartFile,
     schema: Schema,
+    order: IndexOrder,
 }
 
 impl PartWriter {
-    /// Appends rows (in schema order).
-    pub fn append<R: std::borrow::Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), StoreError> {
-        self.bulk.append(rows).map_err(|failure| self.part.failed(failure.0))
+    /// Appends rows (in schema order). The rows of one append are written in the order of the
+    /// part's key/time index (see [`IndexOrder`]).
+    pub fn append<R: Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), StoreError> {
+        let ordered = self.order.apply(rows);
+        self.bulk.append(&ordered).map_err(|failure| self.part.failed(failure.0))
     }
 
     /// Commits the rows, builds the part's key/time index, closes it and syncs it to disk. It
@@ -171,6 +177,81 @@ impl PartWriter {
         std::fs::File::open(&self.part.path)
             .and_then(|file| file.sync_all())
             .map_err(|e| self.part.failed(format!("cannot sync the written history: {e}")))
+    }
+}
+
+/// Puts the rows of each append in the order of the key/time index the part is given at the
+/// end, so that the table holds them as sorted runs. SQLite builds an index by sorting the
+/// table's entries, in runs of its page cache's size, and merging the runs: runs that are
+/// already partly ordered compare and merge far faster (4.25M rows with random keys, time
+/// ascending: 2.45 s to index as they come, 1.81 s in sorted runs of 1,000 rows, 1.94 s of
+/// 100), and the offline sinks append about 1,000 rows at a time.
+///
+/// Rows are sorted on a compact copy of their first key field, their time and their place,
+/// touching the rows again only for ties of that copy (see [`order_prefix`]). The order is
+/// [`Value`]'s: SQLite's own for the values a key holds (strings by their bytes, integers by
+/// value), and nothing but the index build's speed depends on it.
+struct IndexOrder {
+    keys: Vec<usize>,
+    time: usize,
+    /// Per row of the append being ordered: its prefix, its time and its place.
+    scratch: Vec<(u64, i64, u32)>,
+}
+
+impl IndexOrder {
+    fn new(schema: &Schema) -> IndexOrder {
+        IndexOrder { keys: schema.key_indexes(), time: schema.timestamp_index(), scratch: Vec::new() }
+    }
+
+    /// `rows` in index order. A row too short for the key or time (refused by the write that
+    /// follows) orders as if it had neither.
+    fn apply<'r, R: Borrow<Row>>(&mut self, rows: &'r [R]) -> Vec<&'r Row> {
+        let time = |row: &Row| match row.get(self.time) {
+            Some(Value::Int(time)) => *time,
+            _ => i64::MIN,
+        };
+        let first_key = self.keys.first().copied();
+        self.scratch.clear();
+        self.scratch.extend(rows.iter().enumerate().map(|(place, row)| {
+            // The first read of each row: its values are their own allocation, out of cache.
+            if let Some(ahead) = rows.get(place + PREFETCH_AHEAD) {
+                prefetch_row(ahead.borrow());
+            }
+            let row = row.borrow();
+            let prefix = first_key.and_then(|k| row.get(k)).map_or(0, order_prefix);
+            (prefix, time(row), place as u32)
+        }));
+        let keys = &self.keys;
+        let key_of = |place: u32| {
+            let row: &Row = rows[place as usize].borrow();
+            keys.iter().map(move |&k| row.get(k))
+        };
+        self.scratch.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| if keys.is_empty() { Ordering::Equal } else { key_of(a.2).cmp(key_of(b.2)) })
+                .then(a.1.cmp(&b.1))
+        });
+        self.scratch.iter().map(|&(_, _, place)| rows[place as usize].borrow()).collect()
+    }
+}
+
+/// A compact copy of a key value that never orders two values against [`Value`]'s order: if
+/// `a < b` then `order_prefix(a) <= order_prefix(b)`, for values of one field's type. An
+/// integer is itself (its sign bit flipped); a string is its first 7 bytes then its length,
+/// capped at 8 (strings sharing 7 bytes and both longer tie, as do all other values). Ties
+/// are settled on the values themselves.
+fn order_prefix(value: &Value) -> u64 {
+    match value {
+        Value::Int(v) => (*v as u64) ^ (1 << 63),
+        Value::Str(s) => {
+            let bytes = s.as_bytes();
+            let mut head = [0u8; 8];
+            let n = bytes.len().min(7);
+            head[..n].copy_from_slice(&bytes[..n]);
+            head[7] = bytes.len().min(8) as u8;
+            u64::from_be_bytes(head)
+        }
+        _ => 0,
     }
 }
 
@@ -201,6 +282,64 @@ mod tests {
                 field("id", FieldType::required(ScalarType::Str), true, false),
                 field("at", FieldType::required(ScalarType::Timestamp), false, true),
             ],
+        }
+    }
+
+    /// A history keyed by a string and an integer, with a time and a value.
+    fn two_keys_and_time() -> Schema {
+        use crate::schema::Field;
+        use crate::value::{FieldType, ScalarType};
+        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
+        Schema {
+            fields: vec![
+                field("v", FieldType::required(ScalarType::Int), false, false),
+                field("name", FieldType::required(ScalarType::Str), true, false),
+                field("at", FieldType::required(ScalarType::Timestamp), false, true),
+                field("n", FieldType::required(ScalarType::Int), true, false),
+            ],
+        }
+    }
+
+    /// Strings from a two-letter alphabet, up to 10 bytes: many share their first 7 bytes.
+    fn short_or_long_string() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex("[ab]{0,10}").unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_append_is_written_in_key_then_time_order_and_keeps_every_row(
+            rows in proptest::collection::vec((short_or_long_string(), -3i64..3, 0i64..20, 0i64..4), 0..120),
+        ) {
+            let schema = two_keys_and_time();
+            let rows: Vec<Row> = rows
+                .into_iter()
+                .map(|(name, n, at, v)| vec![Value::Int(v), Value::str(&name), Value::Int(at), Value::Int(n)])
+                .collect();
+            let ordered = IndexOrder::new(&schema).apply(&rows);
+            let index_key = |row: &Row| (row[1].clone(), row[3].clone(), row[2].clone());
+            let keys: Vec<_> = ordered.iter().map(|row| index_key(row)).collect();
+            proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
+            let mut got: Vec<Row> = ordered.into_iter().cloned().collect();
+            let mut rows = rows;
+            got.sort();
+            rows.sort();
+            proptest::prop_assert_eq!(got, rows);
+        }
+
+        #[test]
+        fn a_key_prefix_never_orders_two_values_against_their_own_order(
+            shared in short_or_long_string(),
+            a in "[ab]{0,3}",
+            b in "[ab]{0,3}",
+            x: i64,
+            y: i64,
+        ) {
+            // Two strings with a common start, so that many share their first 7 bytes.
+            let (a, b) = (Value::str(&format!("{shared}{a}")), Value::str(&format!("{shared}{b}")));
+            for (a, b) in [(a, b), (Value::Int(x), Value::Int(y))] {
+                let (low, high) = if a <= b { (a, b) } else { (b, a) };
+                proptest::prop_assert!(order_prefix(&low) <= order_prefix(&high), "{low:?} {high:?}");
+            }
         }
     }
 
