@@ -225,7 +225,8 @@ fn read_file(path: &Path, threads: usize, min_piece: usize) -> std::io::Result<V
 fn split_lines(bytes: &[u8], start: usize, parts: usize) -> Vec<(usize, usize)> {
     const MIN_PART: usize = 1 << 20;
     let body = &bytes[start..];
-    if parts <= 1 || body.len() < 2 * MIN_PART || body.contains(&b'"') {
+    // Searched with `memchr`, many bytes at a time: this runs on one thread before the parts.
+    if parts <= 1 || body.len() < 2 * MIN_PART || memchr::memchr(b'"', body).is_some() {
         return vec![(start, bytes.len())];
     }
     let step = body.len() / parts;
