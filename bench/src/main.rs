@@ -638,7 +638,7 @@ fn offline(
         );
     }
     println!(
-        "(insert: the workers' sinks inserting history rows into their parts as the dataflow runs, summed; commit: each worker indexing its part at the end, side by side, and the parts swapped in)"
+        "(insert: the workers inserting history rows into their parts as the dataflow runs, summed; commit: each worker indexing its part at the end, side by side, and the parts swapped in)"
     );
     let native_run = &results.last().expect("the native variant").1;
     for (name, run) in &results[..results.len() - 1] {
@@ -677,10 +677,7 @@ fn offline(
         Target::AtMost(100.0),
     );
     report.info(
-        format!(
-            "offline, {orders} orders, {}: inserting history (in the sinks, summed over workers)",
-            results[0].0
-        ),
+        format!("offline, {orders} orders, {}: inserting history (summed over workers)", results[0].0),
         first.insert_time.as_secs_f64(),
         "s",
     );

@@ -38,7 +38,7 @@ pub use state_rows::StateRows;
 pub use wasm_assign::WasmAssign;
 pub use wasm_filter::{LambdaCall, LambdaStats, WasmFilter};
 pub use wasm_transform::WasmTransform;
-pub use window_aggregate::{AggregateSpec, Changes, WindowAggregate};
+pub use window_aggregate::{AggregateSpec, Changes, HistoryWriter, WindowAggregate};
 
 /// Event time: milliseconds since the Unix epoch.
 pub type Time = i64;

@@ -29,8 +29,8 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use crate::config::{Config, ConfigError};
 use crate::connector::{ConnectorError, FilterFn, RowFilter, open_table_source};
 use crate::dataflow::{
-    Failure, NativeFilter, RenderContext, SourceFilter, StateRows, Time, Update, render_datasets,
-    sole_source_filters,
+    Failure, HistoryWriter, NativeFilter, RenderContext, SourceFilter, StateRows, Time, Update,
+    render_datasets, sole_source_filters,
 };
 use crate::pipeline::{LoadedPipeline, PipelineError};
 use crate::plan::DatasetBody;
@@ -148,8 +148,8 @@ pub struct OfflineReport {
     pub read_time: Duration,
     /// Dataflow and cold-store writes.
     pub compute_time: Duration,
-    /// Of that, the workers' sinks inserting history rows into their parts, summed over the
-    /// workers.
+    /// Of that, the workers inserting history rows into their parts (as their aggregations
+    /// make them, or in their sinks), summed over the workers.
     pub insert_time: Duration,
     /// Of that, committing the histories once the dataflow is done (building their indexes).
     pub commit_time: Duration,
@@ -417,6 +417,21 @@ pub fn materialize_sources(
                     return (0, PartWrites::default());
                 }
             };
+            // A target made by an aggregation hands its rows straight to its part (see
+            // `HistoryWriter`); any other target's rows come to its sink below.
+            let history_writers = targets
+                .iter()
+                .enumerate()
+                .map(|(target_index, target)| {
+                    let (parts, failure) = (parts.clone(), failure.clone());
+                    let write = move |rows: &[Row]| {
+                        if let Err(e) = parts.borrow_mut().append(target_index, rows) {
+                            failure.fail(e);
+                        }
+                    };
+                    (target.clone(), HistoryWriter::new(write))
+                })
+                .collect();
             let context = RenderContext {
                 guest,
                 failure: failure.clone(),
@@ -424,6 +439,7 @@ pub fn materialize_sources(
                 metrics: None,
                 state_rows: state_rows.clone(),
                 filtered_sources: filtered_sources.clone(),
+                history_writers,
             };
             let probe = ProbeHandle::new();
             let mut inputs: Vec<InputHandleVec<Time, Update>> =
@@ -536,6 +552,8 @@ pub fn materialize_sources(
             if failure.is_set() {
                 return (fed, PartWrites::default());
             }
+            // Its history writers hold the parts too.
+            drop(context);
             let Ok(parts) = Rc::try_unwrap(parts) else {
                 failure.fail("a cold-store sink outlived its dataflow");
                 return (fed, PartWrites::default());
@@ -582,7 +600,7 @@ pub fn materialize_sources(
 pub struct Writes {
     /// `(dataset, rows of history written)`.
     pub written: Vec<(String, u64)>,
-    /// Time the workers' sinks spent inserting rows, summed over the workers.
+    /// Time the workers spent inserting rows, summed over the workers.
     pub insert_time: Duration,
     /// Time from the end of the dataflow to the histories committed: the parts indexed (each by
     /// its worker, side by side; the slowest counts) and swapped in.
@@ -597,8 +615,8 @@ struct PartWrites {
     index_time: Duration,
 }
 
-/// A worker's part of each target's history, written by its sinks as their rows come, then
-/// indexed by the worker once its dataflow is done.
+/// A worker's part of each target's history, written as its rows come (by the target's
+/// aggregation or its sink), then indexed by the worker once its dataflow is done.
 struct WorkerParts {
     writers: Vec<PartWriter>,
     done: PartWrites,
@@ -612,7 +630,7 @@ impl WorkerParts {
         Ok(WorkerParts { writers, done: PartWrites { rows: vec![0; files.len()], ..PartWrites::default() } })
     }
 
-    fn append(&mut self, target: usize, rows: &[&Row]) -> Result<(), StoreError> {
+    fn append<R: std::borrow::Borrow<Row>>(&mut self, target: usize, rows: &[R]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -634,8 +652,8 @@ impl WorkerParts {
 }
 
 /// The cold store's side of an offline job: each target's history is written in one part per
-/// worker (see `store::parts`), by that worker's sinks, and indexed by it once the dataflow is
-/// done; then the parts are committed here.
+/// worker (see `store::parts`), by that worker as the rows come, and indexed by it once the
+/// dataflow is done; then the parts are committed here.
 struct HistoryWriters {
     runtime: tokio::runtime::Runtime,
     store: ColdStore,

@@ -62,7 +62,7 @@ pub fn print_report(report: &OfflineReport) {
         report.workers
     );
     println!(
-        "  of compute+write: inserting history {:.2}s (by the {} workers' sinks, summed), indexing and committing {:.2}s",
+        "  of compute+write: inserting history {:.2}s (by the {} workers, summed), indexing and committing {:.2}s",
         report.insert_time.as_secs_f64(),
         report.workers,
         report.commit_time.as_secs_f64()

@@ -11,8 +11,8 @@ use timely::dataflow::operators::vec::Map;
 
 use super::StateRows;
 use super::{
-    AggregateSpec, AsOfJoin, Changes, CountRows, Dedup, Failure, FirstLatest, JoinSpec, LambdaCall,
-    LambdaStats, RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
+    AggregateSpec, AsOfJoin, Changes, CountRows, Dedup, Failure, FirstLatest, HistoryWriter, JoinSpec,
+    LambdaCall, LambdaStats, RowCollection, WasmAssign, WasmFilter, WasmTransform, WindowAggregate,
 };
 use crate::metrics::{LambdaLabels, Metrics, OperatorLabels};
 use crate::plan::{DatasetBody, Graph, Op, Plan};
@@ -38,6 +38,10 @@ pub struct RenderContext {
     /// Source datasets whose one reader, a filter ([`sole_source_filters`]), ran as their rows
     /// were read: that filter passes its input through.
     pub filtered_sources: HashSet<String>,
+    /// Where the caller writes targets' histories as they are made, by target (offline). A
+    /// target whose last operator is an aggregation that only the store reads hands its new
+    /// rows to its writer, and its collection carries nothing; other targets ignore theirs.
+    pub history_writers: HashMap<String, HistoryWriter>,
 }
 
 /// A filter that is the only reader of a source dataset in a job.
@@ -208,6 +212,11 @@ fn render_one<'scope>(
         let stored_only = index == graph.output
             && !read.contains(name)
             && !graph.nodes.iter().any(|n| n.op.inputs().contains(&index));
+        // The node's rows are the dataset's as they are, uncounted: they may go to a writer.
+        let as_stored = stored_only
+            && context.metrics.is_none()
+            && graph.projection.len() == node.schema.fields.len()
+            && graph.projection.iter().enumerate().all(|(i, &j)| i == j);
         let collection = match &node.op {
             Op::Input { dataset } => render_one(plan, dataset, read, rendered, context),
             // The filter ran as the source was read: its rows all passed it.
@@ -324,7 +333,13 @@ fn render_one<'scope>(
                     state_rows: context.state_rows.clone(),
                     changes: if stored_only { Changes::Appending } else { Changes::Retracting },
                 };
-                nodes[*input].clone().window_aggregate(spec, &format!("{name}: {}", node.label))
+                let label = format!("{name}: {}", node.label);
+                match context.history_writers.get(name).filter(|_| as_stored) {
+                    Some(writer) => {
+                        nodes[*input].clone().window_aggregate_written(spec, writer.clone(), &label)
+                    }
+                    None => nodes[*input].clone().window_aggregate(spec, &label),
+                }
             }
         };
         // Count each node's output as its own `out` and as `in` of every node reading it.

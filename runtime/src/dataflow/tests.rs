@@ -8,9 +8,11 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-use super::{AggregateSpec, AsOfJoin, Changes, JoinSpec, RowCollection, Update, WindowAggregate};
+use super::{
+    AggregateSpec, AsOfJoin, Changes, HistoryWriter, JoinSpec, RowCollection, Update, WindowAggregate,
+};
 use crate::plan::{AggregateFn, AggregatePlan, JoinHow, Window};
-use crate::value::{FieldType, ScalarType, Value};
+use crate::value::{FieldType, Row, ScalarType, Value};
 
 /// Runs `build` over one collection per input and returns its consolidated output updates.
 fn run<F>(inputs: Vec<Vec<Update>>, build: F) -> Vec<Update>
@@ -122,6 +124,33 @@ fn an_appending_aggregate_emits_the_new_rows_of_the_retracting_one_alone() {
     let insertions: Vec<Update> = full.into_iter().filter(|(_, _, diff)| *diff > 0).collect();
     assert_eq!(insertions.len(), 4);
     assert_eq!(history, insertions);
+}
+
+#[test]
+fn an_aggregate_with_a_writer_hands_it_every_new_row_and_sends_nothing_on() {
+    // 50 keys, 4,000 events: several of the writer's batches, each made in the rows of the last.
+    let events: Vec<Update> = (0..4000i64)
+        .map(|i| {
+            (row(&[Value::str(&format!("k{}", i * 7 % 50)), Value::Int(i / 3), Value::Int(i % 11)]), i / 3, 1)
+        })
+        .collect();
+    let appending = count_and_total(Changes::Appending);
+    let history = run(vec![events.clone()], move |mut c| c.remove(0).window_aggregate(appending, "test"));
+    assert!(history.len() > 3000, "{}", history.len());
+    let written: Arc<Mutex<Vec<Row>>> = Arc::default();
+    let into = written.clone();
+    let sent = run(vec![events], move |mut c| {
+        let write = move |rows: &[Row]| into.lock().unwrap().extend_from_slice(rows);
+        let writer = HistoryWriter::new(write);
+        c.remove(0).window_aggregate_written(count_and_total(Changes::Retracting), writer, "test")
+    });
+    assert_eq!(sent, vec![]);
+    let mut written = std::mem::take(&mut *written.lock().unwrap());
+    written.sort();
+    // Each new row is stamped with its time, which the row holds: nothing else is lost.
+    assert!(history.iter().all(|(row, time, diff)| row[1] == Value::Int(*time) && *diff == 1));
+    let expected: Vec<Row> = history.into_iter().map(|(row, _, _)| row).collect();
+    assert_eq!(written, expected);
 }
 
 #[test]

@@ -22,7 +22,9 @@
 //! downstream frontiers wait for them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::mem::size_of;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
@@ -52,6 +54,32 @@ pub struct AggregateSpec {
     pub changes: Changes,
 }
 
+/// Takes the new rows of an aggregation whose output only a store reads, in batches, as the
+/// operator makes them, in place of its output, which then carries nothing
+/// ([`WindowAggregate::window_aggregate_written`]). An offline job
+/// writes them straight into the worker's part of the history: the rows are made in the same
+/// few allocations batch after batch and bound while in cache, where rows sent on were each
+/// allocated, handed to the store's sink after the operator's whole activation, read there
+/// cold, and freed.
+#[derive(Clone)]
+pub struct HistoryWriter(Rc<WriteRows>);
+
+/// What a [`HistoryWriter`] calls with each batch of rows.
+type WriteRows = dyn Fn(&[Row]);
+
+impl HistoryWriter {
+    /// A writer that calls `write` with each batch (which handles its own failures).
+    pub fn new(write: impl Fn(&[Row]) + 'static) -> HistoryWriter {
+        HistoryWriter(Rc::new(write))
+    }
+}
+
+impl fmt::Debug for HistoryWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HistoryWriter")
+    }
+}
+
 /// What the operator emits when a key's row changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Changes {
@@ -67,6 +95,16 @@ pub enum Changes {
 pub trait WindowAggregate<'scope> {
     /// Rows `(keys..., T, aggregates...)`, one per key and change time `T` (module docs).
     fn window_aggregate(self, spec: AggregateSpec, name: &str) -> RowCollection<'scope>;
+
+    /// The same rows, appending (the spec's [`Changes`] aside), handed to `writer` in batches
+    /// instead of sent on: the collection returned carries nothing, and completes when the
+    /// rows are written.
+    fn window_aggregate_written(
+        self,
+        spec: AggregateSpec,
+        writer: HistoryWriter,
+        name: &str,
+    ) -> RowCollection<'scope>;
 }
 
 /// The input values a window keeps of a row: one per aggregate of the window that reads a
@@ -190,10 +228,43 @@ impl KeyState {
             Some(row) if row.capacity() >= width => row,
             _ => Vec::with_capacity(width),
         };
+        self.fill(&mut row, time, aggregates);
+        row
+    }
+
+    /// Makes `row` (empty) the key's row at `time` with `aggregates`.
+    fn fill(&self, row: &mut Row, time: Time, aggregates: &[Value]) {
         row.extend(self.key.iter().cloned());
         row.push(Value::Int(time));
         row.extend(aggregates.iter().cloned());
+    }
+}
+
+/// The rows made for a [`HistoryWriter`] and not yet written: the first `len` of `rows`,
+/// whose allocations are kept and made again into the next batch's rows.
+#[derive(Default)]
+struct Unwritten {
+    rows: Vec<Row>,
+    len: usize,
+}
+
+impl Unwritten {
+    /// A row to make: emptied, in an allocation of an earlier batch when there is one.
+    fn next(&mut self) -> &mut Row {
+        if self.len == self.rows.len() {
+            self.rows.push(Vec::new());
+        }
+        let row = &mut self.rows[self.len];
+        row.clear();
+        self.len += 1;
         row
+    }
+
+    fn write(&mut self, writer: &HistoryWriter) {
+        if self.len > 0 {
+            (writer.0)(&self.rows[..self.len]);
+            self.len = 0;
+        }
     }
 }
 
@@ -206,12 +277,15 @@ struct State {
     scratch: Vec<Value>,
     /// Input rows applied, emptied, for output rows to be made in (see [`State::recycle`]).
     spare: Vec<Row>,
+    /// Where new rows go instead of the output, if anywhere, and those not yet written.
+    writer: Option<HistoryWriter>,
+    unwritten: Unwritten,
     /// Bytes of the per-key state (key, accumulators, index entry), counted as keys appear.
     key_bytes: usize,
 }
 
 impl State {
-    fn new(spec: AggregateSpec) -> Self {
+    fn new(spec: AggregateSpec, writer: Option<HistoryWriter>) -> Self {
         let mut groups: Vec<WindowGroup> = Vec::new();
         for (index, aggregate) in spec.aggregates.iter().enumerate() {
             match groups.iter_mut().find(|g| g.window == aggregate.window) {
@@ -236,6 +310,8 @@ impl State {
             touched: Vec::new(),
             scratch: Vec::new(),
             spare: Vec::with_capacity(SPARE_ROWS),
+            writer,
+            unwritten: Unwritten::default(),
             key_bytes: 0,
         }
     }
@@ -291,7 +367,7 @@ impl State {
     /// the cache; an output row allocated afresh was, in an offline job, most often a block
     /// freed long before (its first write waited on memory: an eighth of the workers' time).
     fn recycle(&mut self, mut row: Row) {
-        if self.spare.len() < SPARE_ROWS {
+        if self.spare.len() < SPARE_ROWS && self.writer.is_none() {
             row.clear();
             self.spare.push(row);
         }
@@ -432,15 +508,22 @@ impl State {
     }
 
     /// The new row of every key touched at `time` whose values changed (or that has no row
-    /// yet), after the retraction of its previous row when retracting. A key touched without a
-    /// change (a row entering as another leaves, a row waiting for its bucket to close) keeps
-    /// its row, so the history holds exactly the changes.
+    /// yet), after the retraction of its previous row when retracting; to the writer's batch
+    /// instead when there is a writer. A key touched without a change (a row entering as
+    /// another leaves, a row waiting for its bucket to close) keeps its row, so the history
+    /// holds exactly the changes.
     fn emit(&mut self, time: Time, out: &mut Vec<Update>) {
         let retracting = self.spec.changes == Changes::Retracting;
+        let writing = self.writer.is_some();
         for id in self.touched.drain(..) {
             let state = &mut self.states[id as usize];
             let aggregates: Aggregates = state.accumulators.iter_mut().map(|a| a.value_at(time)).collect();
             if state.current.as_ref().is_some_and(|(_, previous)| *previous == aggregates) {
+                continue;
+            }
+            if writing {
+                state.fill(self.unwritten.next(), time, &aggregates);
+                state.current = Some((time, aggregates));
                 continue;
             }
             let row = state.row(time, &aggregates, &mut self.spare);
@@ -456,73 +539,100 @@ impl State {
 
 impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
     fn window_aggregate(self, spec: AggregateSpec, name: &str) -> RowCollection<'scope> {
-        let keys = spec.keys.clone();
-        let pact = Exchange::new(move |(row, _, _): &Update| key_hash(keys.iter().map(|&i| &row[i])));
-        let name = format!("WindowAggregate({name})");
-        self.inner
-            .unary_frontier(pact, &name, move |_, _| {
-                let mut pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
-                let mut state = State::new(spec);
-                let mut held = HeldCapability::new();
-                let mut out: Vec<Update> = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
-                let mut reported = Reported::new(state.spec.state_rows.clone());
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        if let Some(cap) = cap.retain_least(0) {
-                            held.merge(cap);
-                        }
-                        for (row, time, diff) in data.drain(..) {
-                            pending.push(time, (row, diff));
-                        }
-                    });
-                    let frontier = frontier_time(frontier);
-                    let mut inputs = pending.take_before(frontier).peekable();
-                    loop {
-                        let next_input = inputs.peek().map(|(t, _)| *t);
-                        let time = match (next_input, state.next_event()) {
-                            (Some(a), Some(b)) => a.min(b),
-                            (a, b) => match a.or(b) {
-                                Some(t) => t,
-                                None => break,
-                            },
-                        };
-                        if frontier.is_some_and(|f| time >= f) {
-                            break;
-                        }
-                        while let Some((_, (row, diff))) = inputs.next_if(|(t, _)| *t == time) {
-                            for part in diff_parts(diff) {
-                                state.apply_input(time, &row, part);
-                            }
-                            state.recycle(row);
-                        }
-                        state.enter_and_leave(time);
-                        state.emit(time, &mut out);
-                        // Sent in bounded batches, while still in cache, rather than all of
-                        // an epoch's changes in one container grown by doubling.
-                        if out.len() >= OUTPUT_BATCH {
-                            let cap = held.get().expect("pending work holds a capability");
-                            output.session(cap).give_container(&mut out);
-                            out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
-                        }
+        aggregate(self, spec, None, name)
+    }
+
+    fn window_aggregate_written(
+        self,
+        spec: AggregateSpec,
+        writer: HistoryWriter,
+        name: &str,
+    ) -> RowCollection<'scope> {
+        aggregate(self, AggregateSpec { changes: Changes::Appending, ..spec }, Some(writer), name)
+    }
+}
+
+fn aggregate<'scope>(
+    input: RowCollection<'scope>,
+    spec: AggregateSpec,
+    writer: Option<HistoryWriter>,
+    name: &str,
+) -> RowCollection<'scope> {
+    let keys = spec.keys.clone();
+    let pact = Exchange::new(move |(row, _, _): &Update| key_hash(keys.iter().map(|&i| &row[i])));
+    let name = format!("WindowAggregate({name})");
+    input
+        .inner
+        .unary_frontier(pact, &name, move |_, _| {
+            let mut pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
+            let mut state = State::new(spec, writer);
+            let mut held = HeldCapability::new();
+            let mut out: Vec<Update> = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
+            let mut reported = Reported::new(state.spec.state_rows.clone());
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    if let Some(cap) = cap.retain_least(0) {
+                        held.merge(cap);
                     }
-                    // Every input taken was before the frontier, so the loop applied it.
-                    debug_assert!(inputs.peek().is_none());
-                    drop(inputs);
-                    if !out.is_empty() {
+                    for (row, time, diff) in data.drain(..) {
+                        pending.push(time, (row, diff));
+                    }
+                });
+                let frontier = frontier_time(frontier);
+                let mut inputs = pending.take_before(frontier).peekable();
+                loop {
+                    let next_input = inputs.peek().map(|(t, _)| *t);
+                    let time = match (next_input, state.next_event()) {
+                        (Some(a), Some(b)) => a.min(b),
+                        (a, b) => match a.or(b) {
+                            Some(t) => t,
+                            None => break,
+                        },
+                    };
+                    if frontier.is_some_and(|f| time >= f) {
+                        break;
+                    }
+                    while let Some((_, (row, diff))) = inputs.next_if(|(t, _)| *t == time) {
+                        for part in diff_parts(diff) {
+                            state.apply_input(time, &row, part);
+                        }
+                        state.recycle(row);
+                    }
+                    state.enter_and_leave(time);
+                    state.emit(time, &mut out);
+                    if let Some(writer) = &state.writer
+                        && state.unwritten.len >= OUTPUT_BATCH
+                    {
+                        state.unwritten.write(writer);
+                    }
+                    // Sent in bounded batches, while still in cache, rather than all of
+                    // an epoch's changes in one container grown by doubling.
+                    if out.len() >= OUTPUT_BATCH {
                         let cap = held.get().expect("pending work holds a capability");
                         output.session(cap).give_container(&mut out);
                         out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
                     }
-                    let next = match (pending.min_time(), state.next_event()) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    held.settle(next);
-                    reported.set(state.rows_held() as i64, state.bytes_held() as i64);
                 }
-            })
-            .as_collection()
-    }
+                // Every input taken was before the frontier, so the loop applied it.
+                debug_assert!(inputs.peek().is_none());
+                drop(inputs);
+                if let Some(writer) = &state.writer {
+                    state.unwritten.write(writer);
+                }
+                if !out.is_empty() {
+                    let cap = held.get().expect("pending work holds a capability");
+                    output.session(cap).give_container(&mut out);
+                    out = Vec::with_capacity(OUTPUT_BATCH + OUTPUT_SLACK);
+                }
+                let next = match (pending.min_time(), state.next_event()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                held.settle(next);
+                reported.set(state.rows_held() as i64, state.bytes_held() as i64);
+            }
+        })
+        .as_collection()
 }
 
 #[cfg(test)]

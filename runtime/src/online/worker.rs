@@ -58,6 +58,8 @@ pub(crate) fn run(worker: &mut timely::worker::Worker, shared: &WorkerShared) {
         state_rows: shared.state_rows.clone(),
         // Live sources are not read ahead: every filter runs in the dataflow.
         filtered_sources: Default::default(),
+        // The publisher writes a live history, a batch at a time, as the frontier passes it.
+        history_writers: HashMap::new(),
     };
     let plan = shared.pipeline.plan.clone();
     let mut inputs: Vec<Option<InputHandleVec<Time, Update>>> =
