@@ -112,6 +112,9 @@ pub(crate) struct Kept<'a> {
     rows: Vec<Row>,
     batch: Vec<Row>,
     filter: Option<FilterFn<'a>>,
+    /// Rows the filter dropped, emptied, for the rows read next to be made in: their memory is
+    /// in the cache, and neither freed nor allocated again.
+    dropped: Vec<Row>,
 }
 
 impl<'a> Kept<'a> {
@@ -122,7 +125,15 @@ impl<'a> Kept<'a> {
     pub(crate) fn new(rows: Vec<Row>, filter: Option<&'a dyn RowFilter>) -> Result<Self, String> {
         let filter = filter.map(RowFilter::start).transpose()?;
         let batch = if filter.is_some() { Vec::with_capacity(Self::BATCH) } else { Vec::new() };
-        Ok(Kept { rows, batch, filter })
+        Ok(Kept { rows, batch, filter, dropped: Vec::new() })
+    }
+
+    /// An empty row with room for `width` values, for the reader to fill and push.
+    pub(crate) fn row(&mut self, width: usize) -> Row {
+        match self.dropped.pop() {
+            Some(row) if row.capacity() >= width => row,
+            _ => Vec::with_capacity(width),
+        }
     }
 
     pub(crate) fn push(&mut self, row: Row) -> Result<(), String> {
@@ -145,7 +156,14 @@ impl<'a> Kept<'a> {
         if verdicts.len() != self.batch.len() {
             return Err(format!("{} verdicts for {} rows", verdicts.len(), self.batch.len()));
         }
-        self.rows.extend(self.batch.drain(..).zip(verdicts).filter_map(|(row, keep)| keep.then_some(row)));
+        for (mut row, keep) in self.batch.drain(..).zip(verdicts) {
+            if keep {
+                self.rows.push(row);
+            } else {
+                row.clear();
+                self.dropped.push(row);
+            }
+        }
         Ok(())
     }
 
@@ -322,6 +340,25 @@ mod tests {
         let mut unfiltered = Kept::new(Vec::new(), None).unwrap();
         unfiltered.push(vec![Value::Int(1)]).unwrap();
         assert_eq!(unfiltered.finish().unwrap(), vec![vec![Value::Int(1)]]);
+    }
+
+    #[test]
+    fn rows_read_after_a_batch_is_judged_are_made_in_the_rows_it_dropped() {
+        let mut kept = Kept::new(Vec::new(), Some(&KeepEven)).unwrap();
+        let mut dropped = std::collections::HashSet::new();
+        for i in 0..Kept::BATCH as i64 {
+            let mut row = kept.row(1);
+            row.push(Value::Int(i));
+            if i % 2 == 1 {
+                dropped.insert(row.as_ptr());
+            }
+            kept.push(row).unwrap();
+        }
+        // The batch was judged on its last push: the next rows come empty, in dropped rows.
+        let row = kept.row(1);
+        assert!(row.is_empty() && dropped.contains(&row.as_ptr()));
+        kept.push(vec![Value::Int(0)]).unwrap();
+        assert_eq!(kept.finish().unwrap().len(), Kept::BATCH / 2 + 1);
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl TableSource for CsvSource {
                         ),
                     });
                 }
-                let mut row = Vec::with_capacity(columns.len());
+                let mut row = rows.row(columns.len());
                 for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
                     let text = record.get(column).unwrap_or("");
                     let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
