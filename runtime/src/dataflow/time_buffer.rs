@@ -54,8 +54,10 @@ impl<T> TimeBuffer<T> {
 
     fn sort(&mut self) {
         if !self.sorted {
-            // Order within a time does not matter to any operator.
-            self.items.make_contiguous().sort_unstable_by_key(|(t, _)| *t);
+            // The items are runs in time order (the sorted items left from before, then each
+            // batch of each worker sending them), which a stable sort merges rather than sorts
+            // anew. Order within a time does not matter to any operator.
+            self.items.make_contiguous().sort_by_key(|(t, _)| *t);
             self.sorted = true;
         }
     }
