@@ -144,9 +144,11 @@ impl Value {
         }
     }
 
-    /// A string value.
+    /// A string value. A short one is copied inline here, a byte at a time: `SmolStr::new`,
+    /// out of line, copied it with a call to `memcpy`, a sixth of reading a CSV file.
+    #[inline]
     pub fn str(s: &str) -> Value {
-        Value::Str(SmolStr::new(s))
+        if s.len() <= INLINE_STR { Value::Str(SmolStr::new_inline(s)) } else { Value::Str(SmolStr::new(s)) }
     }
 
     /// A float value.
