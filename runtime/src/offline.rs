@@ -555,7 +555,7 @@ pub fn materialize_sources(
             // Its history writers hold the parts too.
             drop(context);
             let Ok(parts) = Rc::try_unwrap(parts) else {
-                failure.fail("a cold-store sink outlived its dataflow");
+                failure.fail("a history writer outlived its dataflow");
                 return (fed, PartWrites::default());
             };
             // Every row is written: the worker indexes its parts, side by side with the others.
