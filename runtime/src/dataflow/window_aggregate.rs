@@ -56,11 +56,10 @@ pub struct AggregateSpec {
 
 /// Takes the new rows of an aggregation whose output only a store reads, in batches, as the
 /// operator makes them, in place of its output, which then carries nothing
-/// ([`WindowAggregate::window_aggregate_written`]). An offline job
-/// writes them straight into the worker's part of the history: the rows are made in the same
-/// few allocations batch after batch and bound while in cache, where rows sent on were each
-/// allocated, handed to the store's sink after the operator's whole activation, read there
-/// cold, and freed.
+/// ([`WindowAggregate::window_aggregate_written`]). An offline job writes them straight into
+/// the worker's part of the history: the rows are made in the same few allocations batch after
+/// batch and bound while in cache, where rows sent on were each allocated, handed to the
+/// store's sink after the operator's whole activation, read there cold, and freed.
 #[derive(Clone)]
 pub struct HistoryWriter(Rc<WriteRows>);
 
@@ -552,6 +551,8 @@ impl<'scope> WindowAggregate<'scope> for RowCollection<'scope> {
     }
 }
 
+/// The operator behind both methods of [`WindowAggregate`]: its new rows go to `writer` when
+/// there is one, and on in its output otherwise.
 fn aggregate<'scope>(
     input: RowCollection<'scope>,
     spec: AggregateSpec,

@@ -184,7 +184,7 @@ impl PartWriter {
 /// table's entries, in runs of its page cache's size, and merging the runs: runs that are
 /// already partly ordered compare and merge far faster (4.25M rows with random keys, time
 /// ascending: 2.45 s to index as they come, 1.81 s in sorted runs of 1,000 rows, 1.94 s of
-/// 100), and the offline sinks append about 1,000 rows at a time.
+/// 100), and an offline job appends about 1,000 rows at a time.
 ///
 /// Rows are sorted on one integer made of a compact copy of their first key field and their
 /// time (see [`order_prefix`]), then rows whose copies tie and whose keys differ are sorted on
