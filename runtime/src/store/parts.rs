@@ -266,7 +266,8 @@ fn order_prefix(value: &Value) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::schema::Field;
+    use crate::value::{FieldType, ScalarType};
 
     #[test]
     #[allow(unsafe_code)]
@@ -280,30 +281,29 @@ mod tests {
         );
     }
 
+    /// A required field of `scalar`: a key field, the time field, or neither.
+    fn field(name: &str, scalar: ScalarType, key: bool, timestamp: bool) -> Field {
+        Field { name: name.into(), ty: FieldType::required(scalar), key, timestamp }
+    }
+
     /// A history of a string key `id` and a time `at`.
     fn key_and_time() -> Schema {
-        use crate::schema::Field;
-        use crate::value::{FieldType, ScalarType};
-        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
         Schema {
             fields: vec![
-                field("id", FieldType::required(ScalarType::Str), true, false),
-                field("at", FieldType::required(ScalarType::Timestamp), false, true),
+                field("id", ScalarType::Str, true, false),
+                field("at", ScalarType::Timestamp, false, true),
             ],
         }
     }
 
     /// A history keyed by a string and an integer, with a time and a value.
     fn two_keys_and_time() -> Schema {
-        use crate::schema::Field;
-        use crate::value::{FieldType, ScalarType};
-        let field = |name: &str, ty, key, timestamp| Field { name: name.into(), ty, key, timestamp };
         Schema {
             fields: vec![
-                field("v", FieldType::required(ScalarType::Int), false, false),
-                field("name", FieldType::required(ScalarType::Str), true, false),
-                field("at", FieldType::required(ScalarType::Timestamp), false, true),
-                field("n", FieldType::required(ScalarType::Int), true, false),
+                field("v", ScalarType::Int, false, false),
+                field("name", ScalarType::Str, true, false),
+                field("at", ScalarType::Timestamp, false, true),
+                field("n", ScalarType::Int, true, false),
             ],
         }
     }
