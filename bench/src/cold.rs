@@ -52,7 +52,7 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
             .zip(&shares)
             .map(|(file, share)| {
                 let barrier = &barrier;
-                scope.spawn(move || -> Result<()> {
+                scope.spawn(move || -> Result<Vec<String>> {
                     // Every writer reaches both barriers, failed or not, so none waits forever.
                     let created = file.create(schema, writers);
                     barrier.wait();
@@ -63,8 +63,7 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
                         Ok(part)
                     });
                     barrier.wait();
-                    inserted?.finish()?;
-                    Ok(())
+                    Ok(inserted?.finish()?.iter().map(|f| f.file().to_string()).collect())
                 })
             })
             .collect();
@@ -73,8 +72,9 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
         barrier.wait();
         let insert_s = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let mut parts = Vec::new();
         for thread in threads {
-            thread.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+            parts.extend(thread.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??);
         }
         let meta = DatasetMeta {
             name: name.into(),
@@ -83,7 +83,7 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
             lineage: "generated".into(),
             rows: rows as i64,
             materialized_at: 0,
-            parts: files.iter().map(|f| f.file().to_string()).collect(),
+            parts,
         };
         runtime.block_on(store.commit_parts(&meta)).context("committing the parts")?;
         runtime.block_on(store.close());

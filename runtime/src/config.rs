@@ -9,6 +9,7 @@
 //!
 //! [runtime]
 //! workers = 2                            # default: the number of cores
+//! history-buffer-mib = 1024              # default: offline history held to be written in order
 //!
 //! [server]
 //! listen = "127.0.0.1:8765"              # default
@@ -99,6 +100,10 @@ pub struct RuntimeConfig {
     pub guest_memory_mib: Option<usize>,
     /// Longest a guest may spend on one batch, in seconds (default 30).
     pub guest_timeout_secs: Option<u64>,
+    /// The most an offline job holds of the history it writes, in MiB (default 1024): its
+    /// writers hold their rows to write them in the order of the history's index, and write
+    /// what they hold as a part of the history whenever they reach their share of this.
+    pub history_buffer_mib: Option<usize>,
 }
 
 /// The HTTP server (`volga serve`).
@@ -201,6 +206,11 @@ impl Config {
         }
         let relative = path.strip_prefix("./").unwrap_or(path);
         if self.base_dir == Path::new(".") { relative.to_path_buf() } else { self.base_dir.join(relative) }
+    }
+
+    /// The most an offline job holds of the history it writes, in bytes.
+    pub fn history_buffer_bytes(&self) -> usize {
+        self.runtime.history_buffer_mib.map_or(crate::store::HELD_BYTES, |mib| mib.max(1) << 20)
     }
 
     /// The number of timely workers.

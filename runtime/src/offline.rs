@@ -69,6 +69,9 @@ pub struct OfflineOptions {
     pub native_filters: HashMap<u32, NativeFilter>,
     /// Where the job's windows report the rows they hold (read it after the job for the peak).
     pub state_rows: Arc<StateRows>,
+    /// The most the job holds of the histories it writes, in bytes, to write them in index
+    /// order (see `store::PartWriter`); `None` for the config's.
+    pub history_buffer: Option<usize>,
 }
 
 impl Default for OfflineOptions {
@@ -82,6 +85,7 @@ impl Default for OfflineOptions {
             progress: Progress::Off,
             native_filters: HashMap::new(),
             state_rows: Arc::default(),
+            history_buffer: None,
         }
     }
 }
@@ -176,8 +180,12 @@ pub fn materialize_offline(
     let workers = options.workers.unwrap_or_else(|| config.workers());
     let source_reports = sources.iter().map(|s| s.report.clone()).collect();
     let computed = Instant::now();
+    let options = OfflineOptions {
+        history_buffer: Some(options.history_buffer.unwrap_or_else(|| config.history_buffer_bytes())),
+        ..options.clone()
+    };
     let (events_in, writes) =
-        materialize_sources(&pipeline, sources, &targets, workers, &store_path, options)?;
+        materialize_sources(&pipeline, sources, &targets, workers, &store_path, &options)?;
     Ok(OfflineReport {
         pipeline: pipeline.plan.name.clone(),
         sources: source_reports,
@@ -350,6 +358,7 @@ pub fn materialize_sources(
     let native_filters = options.native_filters.clone();
     let state_rows = options.state_rows.clone();
     let chunk_rows = options.chunk_rows.max(1);
+    let history_buffer = options.history_buffer.unwrap_or(crate::store::HELD_BYTES);
     let total_events: u64 = sources.iter().map(|s| s.rows.len() as u64).sum();
     let dropped_at_read: u64 = sources.iter().map(|s| (s.report.rows - s.report.kept) as u64).sum();
     let filtered_sources: HashSet<String> =
@@ -410,7 +419,7 @@ pub fn materialize_sources(
                     return (0, PartWrites::default());
                 }
             };
-            let parts = match WorkerParts::create(&files[index], files.len()) {
+            let parts = match WorkerParts::create(&files[index], files.len(), history_buffer) {
                 Ok(parts) => Rc::new(RefCell::new(parts)),
                 Err(e) => {
                     failure.fail(e.to_string());
@@ -607,26 +616,33 @@ pub struct Writes {
     pub commit_time: Duration,
 }
 
-/// What one worker wrote: rows per target, time spent inserting them, and time indexing.
+/// What one worker wrote: rows per target, time spent taking them, the time writing them out
+/// at the end, and per target the parts written.
 #[derive(Default)]
 struct PartWrites {
     rows: Vec<u64>,
     insert_time: Duration,
     index_time: Duration,
+    files: Vec<Vec<PartFile>>,
 }
 
-/// A worker's part of each target's history, written as its rows come (by the target's
-/// aggregation or its sink), then indexed by the worker once its dataflow is done.
+/// A worker's part of each target's history: its rows taken as they come (by the target's
+/// aggregation or its sink), then written out and indexed by the worker once its dataflow is
+/// done (see `store::PartWriter`).
 struct WorkerParts {
     writers: Vec<PartWriter>,
     done: PartWrites,
 }
 
 impl WorkerParts {
-    /// Creates the part files `files` (one per target), of `parts` written side by side.
-    fn create(files: &[(PartFile, Schema)], parts: usize) -> Result<WorkerParts, StoreError> {
-        let writers =
-            files.iter().map(|(file, schema)| file.create(schema, parts)).collect::<Result<_, _>>()?;
+    /// Creates the part files `files` (one per target), of `parts` written side by side, the
+    /// writers of every part and target holding at most `held` bytes together.
+    fn create(files: &[(PartFile, Schema)], parts: usize, held: usize) -> Result<WorkerParts, StoreError> {
+        let share = held / (parts * files.len()).max(1);
+        let writers = files
+            .iter()
+            .map(|(file, schema)| file.create(schema, parts).map(|writer| writer.with_held_limit(share)))
+            .collect::<Result<_, _>>()?;
         Ok(WorkerParts { writers, done: PartWrites { rows: vec![0; files.len()], ..PartWrites::default() } })
     }
 
@@ -641,13 +657,11 @@ impl WorkerParts {
         Ok(())
     }
 
-    /// Indexes and syncs the parts: they are ready to be committed.
+    /// Writes out, indexes and syncs the parts: they are ready to be committed.
     fn finish(self) -> Result<PartWrites, StoreError> {
         let started = Instant::now();
-        for writer in self.writers {
-            writer.finish()?;
-        }
-        Ok(PartWrites { index_time: started.elapsed(), ..self.done })
+        let files = self.writers.into_iter().map(PartWriter::finish).collect::<Result<_, _>>()?;
+        Ok(PartWrites { index_time: started.elapsed(), files, ..self.done })
     }
 }
 
@@ -730,18 +744,22 @@ impl HistoryWriters {
             }
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        let mut targets = self.metas.iter().zip(&self.files).zip(counts);
-        for ((meta, files), count) in targets.by_ref() {
+        let mut targets = self.metas.iter().zip(&self.files).zip(counts).enumerate();
+        for (target, ((meta, files), count)) in targets.by_ref() {
+            // Each worker's parts of the target, in the order written.
+            let written = parts.iter().flat_map(|part| part.files.get(target).into_iter().flatten());
             let meta = DatasetMeta {
                 rows: count as i64,
                 materialized_at: now,
-                parts: files.iter().map(|f| f.file().to_string()).collect(),
+                parts: written.map(|f| f.file().to_string()).collect(),
                 ..meta.clone()
             };
             if let Err(e) = self.runtime.block_on(self.store.commit_parts(&meta)) {
                 // This target and those after it are not committed: their parts go.
-                for file in files.iter().chain(targets.flat_map(|((_, files), _)| files)) {
-                    file.remove();
+                for files in std::iter::once(files).chain(targets.map(|(_, ((_, files), _))| files)) {
+                    if let Some(file) = files.first() {
+                        file.remove_history();
+                    }
                 }
                 return Err(e.into());
             }
@@ -754,8 +772,9 @@ impl HistoryWriters {
 
     /// Deletes what the workers wrote: the job failed.
     fn abandon(self) {
-        for file in self.files.iter().flatten() {
-            file.remove();
+        // Every part of each target's new history, however many each worker wrote.
+        for file in self.files.iter().filter_map(|files| files.first()) {
+            file.remove_history();
         }
     }
 }

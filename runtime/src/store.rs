@@ -11,7 +11,7 @@ mod sqlite_scan;
 
 pub use cold::{ColdStore, DatasetMeta, DeadLetter, StoreError};
 pub use hot::{HotRow, HotStore, HotStoreError, Lookup};
-pub use parts::{PartFile, PartWriter};
+pub use parts::{HELD_BYTES, PartFile, PartWriter};
 
 use std::hash::{Hash, Hasher};
 

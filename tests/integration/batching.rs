@@ -164,3 +164,22 @@ fn a_source_filtered_as_it_is_read_gives_the_history_of_its_filter_in_the_datafl
     }
     assert!(filtered_at_read > 0, "the example's on-sale filter is its orders' only reader");
 }
+
+#[test]
+fn a_job_holding_little_of_its_history_writes_it_in_many_parts_and_the_same_history() {
+    let fixture = fixture();
+    // 64 KiB for both workers: a few hundred rows of history each before a part is written.
+    let options = OfflineOptions { history_buffer: Some(64 << 10), ..OfflineOptions::default() };
+    for case in &fixture.cases {
+        let history = run(&fixture.config, &case.pipeline, case.dataset, &options, 2, 0, "held-little");
+        assert_eq!(history.len(), case.baseline.len(), "{}", case.dataset);
+        assert!(history == case.baseline, "{}: history differs from the baseline", case.dataset);
+        let store = fixture.config.base_dir.join(format!("held-little-{}.db", case.dataset));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let parts = runtime.block_on(async {
+            let store = ColdStore::open(&store).await.unwrap();
+            store.dataset(case.dataset).await.unwrap().parts.len()
+        });
+        assert!(parts > 2, "{}: {parts} parts for {} rows", case.dataset, history.len());
+    }
+}

@@ -123,6 +123,60 @@ pub fn decode(mut bytes: &[u8]) -> Option<Row> {
     Some(row)
 }
 
+/// Decodes the first `count` values of an encoding (bytes after them are not read); `None` if
+/// the bytes do not begin with as many.
+pub fn decode_first(mut bytes: &[u8], count: usize) -> Option<Row> {
+    (0..count).map(|_| decode_value(&mut bytes)).collect()
+}
+
+/// One value of an encoding as [`encode`] wrote it, read in place: text is the encoding's own
+/// bytes (UTF-8, as it was written). A list is decoded whole.
+#[derive(Debug, PartialEq)]
+pub enum Cell<'a> {
+    /// A null.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string's bytes.
+    Text(&'a [u8]),
+    /// A list.
+    List(Value),
+}
+
+/// The next value of an encoding, read in place; `None` at its end or if the bytes are not
+/// such an encoding.
+pub fn next_cell<'a>(bytes: &mut &'a [u8]) -> Option<Cell<'a>> {
+    let (&tag, rest) = bytes.split_first()?;
+    let fixed = |rest: &'a [u8]| -> Option<([u8; 8], &'a [u8])> {
+        let (head, rest) = rest.split_first_chunk::<8>()?;
+        Some((*head, rest))
+    };
+    let (cell, rest) = match tag {
+        NULL => (Cell::Null, rest),
+        FALSE => (Cell::Bool(false), rest),
+        TRUE => (Cell::Bool(true), rest),
+        INT => fixed(rest).map(|(v, rest)| (Cell::Int(i64::from_be_bytes(v)), rest))?,
+        FLOAT => fixed(rest).map(|(v, rest)| (Cell::Float(f64::from_bits(u64::from_be_bytes(v))), rest))?,
+        STR => {
+            let (len, rest) = rest.split_first_chunk::<4>()?;
+            let (text, rest) = rest.split_at_checked(u32::from_be_bytes(*len) as usize)?;
+            (Cell::Text(text), rest)
+        }
+        _ => {
+            let mut list = *bytes;
+            let value = decode_value(&mut list)?;
+            *bytes = list;
+            return Some(Cell::List(value));
+        }
+    };
+    *bytes = rest;
+    Some(cell)
+}
+
 fn decode_value(bytes: &mut &[u8]) -> Option<Value> {
     let (&tag, rest) = bytes.split_first()?;
     *bytes = rest;
@@ -170,6 +224,40 @@ mod tests {
         ];
         assert_eq!(decode(&encoded(&row)), Some(row));
         assert_eq!(decode(&[STR, 0, 0, 0, 9, b'a']), None);
+    }
+
+    #[test]
+    fn cells_read_in_place_what_decode_reads_into_values() {
+        let row = vec![
+            Value::Null,
+            Value::Bool(false),
+            Value::Int(i64::MIN),
+            Value::float(-0.0),
+            Value::str("ünï"),
+            Value::List(vec![Value::Int(1)].into()),
+            Value::Int(7),
+        ];
+        let bytes = encoded(&row);
+        let mut rest = bytes.as_slice();
+        let cells: Vec<Cell> = std::iter::from_fn(|| next_cell(&mut rest)).collect();
+        assert!(rest.is_empty());
+        assert_eq!(
+            cells,
+            vec![
+                Cell::Null,
+                Cell::Bool(false),
+                Cell::Int(i64::MIN),
+                Cell::Float(-0.0),
+                Cell::Text("ünï".as_bytes()),
+                Cell::List(row[5].clone()),
+                Cell::Int(7),
+            ]
+        );
+        // A cut encoding reads as no cell, and leaves the bytes where they were.
+        let mut cut = &bytes[..bytes.len() - 1];
+        let before = cut.len();
+        while next_cell(&mut cut).is_some() {}
+        assert!(!cut.is_empty() && cut.len() < before);
     }
 
     #[test]

@@ -1054,15 +1054,31 @@ mod tests {
 
     /// Writes `parts` (each part's rows) as a history of `name` in parts, and commits it.
     async fn write_parts(store: &ColdStore, name: &str, schema: &Schema, parts: &[Vec<Row>]) -> DatasetMeta {
+        write_parts_holding(store, name, schema, parts, super::super::parts::HELD_BYTES, 1).await
+    }
+
+    /// Writes `parts` as [`write_parts`] does, each writer holding at most `held` bytes and
+    /// appending `batch` rows at a time.
+    async fn write_parts_holding(
+        store: &ColdStore,
+        name: &str,
+        schema: &Schema,
+        parts: &[Vec<Row>],
+        held: usize,
+        batch: usize,
+    ) -> DatasetMeta {
         let files = store.begin_parts(name, parts.len()).unwrap();
+        let mut written = Vec::new();
         for (file, rows) in files.iter().zip(parts) {
-            let mut writer = file.create(schema, parts.len()).unwrap();
-            writer.append(rows).unwrap();
-            writer.finish().unwrap();
+            let mut writer = file.create(schema, parts.len()).unwrap().with_held_limit(held);
+            for rows in rows.chunks(batch.max(1)) {
+                writer.append(rows).unwrap();
+            }
+            written.extend(writer.finish().unwrap());
         }
         let meta = DatasetMeta {
             rows: parts.iter().map(Vec::len).sum::<usize>() as i64,
-            parts: files.iter().map(|f| f.file().to_string()).collect(),
+            parts: written.iter().map(|f| f.file().to_string()).collect(),
             ..meta(name, schema)
         };
         store.commit_parts(&meta).await.unwrap();
@@ -1126,6 +1142,44 @@ mod tests {
             assert_eq!(as_of("a", 1).await, Some(counted("a", 1, 10)));
             assert_eq!(as_of("a", 0).await, None);
             assert_eq!(as_of("b", 5).await, Some(counted("b", 2, 20)));
+        });
+    }
+
+    #[test]
+    fn writers_holding_little_write_several_parts_each_and_the_history_reads_back_whole() {
+        with_store(async |store| {
+            let schema = every_kind();
+            // Each key's rows spread over time, so that each writer's parts hold the same keys.
+            let rows = |keys: &[&str]| -> Vec<Row> {
+                (0..60).map(|i| counted(keys[i % keys.len()], i as i64 / 3, i as i64)).collect()
+            };
+            let (first, second) = (rows(&["a", "b", "c"]), rows(&["d", "a"]));
+            // A few rows' worth of bytes: a part every few appends of 4 rows.
+            let meta =
+                write_parts_holding(&store, "Spilled", &schema, &[first.clone(), second.clone()], 600, 4)
+                    .await;
+            assert!(meta.parts.len() > 4, "{:?}", meta.parts);
+            assert_eq!(part_files(&store), {
+                let mut p = meta.parts.clone();
+                p.sort();
+                p
+            });
+
+            let mut expected: Vec<Row> = first.iter().chain(&second).cloned().collect();
+            sort_history(&mut expected, &schema);
+            assert_eq!(store.history(&meta, None, None).await.unwrap(), expected);
+            for (key, time) in [("a", 0), ("a", 7), ("a", 19), ("b", 12), ("d", 30), ("c", -1)] {
+                let latest = expected
+                    .iter()
+                    .filter(|row| row[0] == Value::str(key) && row[1] <= Value::Int(time))
+                    .max_by(|a, b| a[1].cmp(&b[1]).then_with(|| a.cmp(b)))
+                    .cloned();
+                assert_eq!(
+                    store.as_of(&meta, &[Value::str(key)], time).await.unwrap(),
+                    latest,
+                    "{key} at {time}"
+                );
+            }
         });
     }
 

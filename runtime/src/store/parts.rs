@@ -28,10 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use super::cold::{StoreError, create_table_statement, index_statement, insert_statements, sorter_threads};
+use super::codec;
+use super::cold::{StoreError, create_table_statement, index_statement, insert_statements};
 use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
-use crate::value::{PREFETCH_AHEAD, Row, Value, prefetch_row};
+use crate::value::{Row, Value};
 
 /// The page size of a part: 16 KiB, not SQLite's 4 KiB. A part is written once, in bulk, and
 /// then only read: larger pages split and balance less often as rows are appended and the index
@@ -92,11 +93,11 @@ pub(super) async fn open_for_reading(path: &Path) -> Result<SqlitePool, sqlx::Er
     SqlitePoolOptions::new().max_connections(4).min_connections(0).connect_with(options).await
 }
 
-/// Helper threads for the sorter of each of `writers` index builds running side by side.
-fn sorter_helpers(writers: usize) -> usize {
-    let cores = sorter_threads();
-    if writers >= cores { 0 } else { cores / writers.max(1) }
-}
+/// The most the writers of an offline job hold together, in bytes, by default: 1 GiB, about
+/// 15M rows of the reference example's history (an encoded row of it is about 45 bytes, and
+/// its place in the order 24 more). Each writer holds at most its share (see
+/// [`PartWriter::with_held_limit`]) and writes what it holds as a part whenever it reaches it.
+pub const HELD_BYTES: usize = 1 << 30;
 
 /// One part of a history about to be written: where, and under which name the catalog lists it.
 #[derive(Clone, Debug)]
@@ -104,12 +105,20 @@ pub struct PartFile {
     path: PathBuf,
     file: String,
     dataset: String,
+    generation: u64,
+    part: usize,
 }
 
 impl PartFile {
     pub(super) fn new(dir: &Path, dataset: &str, generation: u64, part: usize) -> PartFile {
         let file = file_name(dataset, generation, part);
-        PartFile { path: dir.join(&file), file, dataset: dataset.to_string() }
+        PartFile { path: dir.join(&file), file, dataset: dataset.to_string(), generation, part }
+    }
+
+    /// The part `step` places after this one, of the same history.
+    fn after(&self, step: usize) -> PartFile {
+        let dir = self.path.parent().unwrap_or(Path::new(""));
+        PartFile::new(dir, &self.dataset, self.generation, self.part + step.max(1))
     }
 
     /// Deletes the file, if written: its history will not be committed.
@@ -117,27 +126,52 @@ impl PartFile {
         let _ = std::fs::remove_file(&self.path);
     }
 
+    /// Deletes every file of this part's history (its dataset and generation): the parts a
+    /// failed job's writers wrote, however many each wrote.
+    pub fn remove_history(&self) {
+        let Some(dir) = self.path.parent() else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let Ok(file) = entry.file_name().into_string() else { continue };
+            if parse(&file) == Some((self.dataset.as_str(), self.generation)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// The name the catalog lists it under.
     pub fn file(&self) -> &str {
         &self.file
     }
 
-    /// Creates the part's file, with an empty history table of `schema`, for writing by one
-    /// thread at a time: of `writers` writing parts side by side.
+    /// Starts writing this part of a history of `schema`, one of `writers` written side by
+    /// side (a writer that holds more than it may goes on in the part `writers` places after
+    /// this one, and so on: see [`PartWriter`]). The file is created at once, with its table
+    /// and index.
     pub fn create(&self, schema: &Schema, writers: usize) -> Result<PartWriter, StoreError> {
+        let file = self.open(schema)?;
+        Ok(PartWriter {
+            current: Some((self.clone(), file)),
+            next: self.after(writers),
+            step: writers,
+            written: Vec::new(),
+            schema: schema.clone(),
+            held: HeldRows::new(schema),
+            limit: HELD_BYTES / writers.max(1),
+        })
+    }
+
+    /// Creates the file, with the history's table and its key/time index, for one writer.
+    fn open(&self, schema: &Schema) -> Result<Bulk, StoreError> {
         let _ = std::fs::remove_file(&self.path);
         let table = create_table_statement(&self.dataset, schema);
-        // Nothing reads a part before it is complete and synced (see the module docs). Helper
-        // threads for the index build's sorter, if the parts' builds leave cores idle: with a
-        // build per core, helpers only slow it (two 4.25M-row parts on 2 cores took 2.9 s to
-        // index with none, 3.5 s with one or two each).
-        let threads = format!("PRAGMA threads = {}", sorter_helpers(writers));
+        let index = index_statement(&self.dataset, schema);
+        // Nothing reads a part before it is complete and synced (see the module docs). The
+        // index exists before the first row: the rows come in its order (see `PartWriter`).
         let setup =
-            [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &threads, &table];
+            [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &table, &index];
         let insert = insert_statements(&self.dataset, schema);
-        let bulk = Bulk::create(&self.path, &setup, &insert).map_err(|failure| self.failed(failure.0))?;
-        let order = IndexOrder::new(schema);
-        Ok(PartWriter { bulk, part: self.clone(), schema: schema.clone(), order })
+        Bulk::create(&self.path, &setup, &insert).map_err(|failure| self.failed(failure.0))
     }
 
     fn failed(&self, message: String) -> StoreError {
@@ -145,101 +179,235 @@ impl PartFile {
     }
 }
 
-/// Writes one part of a history: [`PartWriter::append`] in one transaction from the first row
-/// to the last, then [`PartWriter::finish`] to index it. Synchronous, on the caller's thread:
-/// a worker writes its own part as its rows come, while they are in its cache.
+/// Writes a history in parts: [`PartWriter::append`] as the rows come, then
+/// [`PartWriter::finish`]. Synchronous, on the caller's thread.
+///
+/// The rows are held, encoded ([`codec`]), and written at the end in the order of the part's
+/// key/time index, into a table whose index already exists: SQLite then adds each row at the
+/// end of the table and of the index, and sorts nothing. Building the index after the rows
+/// (SQLite sorting them in runs of its page cache's size and merging the runs) took longer
+/// than writing them: 4.27M rows of the reference example's history, inserted then indexed,
+/// 0.90 + 1.94 s; inserted in index order into the indexed table, 1.57 s. The rows sort here,
+/// on one integer pair per row, cheaper than SQLite's comparisons of its records.
+///
+/// A writer holds at most its share of [`HELD_BYTES`] (or [`PartWriter::with_held_limit`]):
+/// beyond that it writes what it holds as a part of its own, and the rows after go into the
+/// next part (parts of a history may hold the same keys: its readers read every part).
+/// [`PartWriter::finish`] says which parts it wrote.
 pub struct PartWriter {
-    bulk: Bulk,
-    part: PartFile,
+    /// The part being written: `None` once one is written and until the next row.
+    current: Option<(PartFile, Bulk)>,
+    /// The part after it.
+    next: PartFile,
+    /// Parts between one of this writer's and the next (the writers writing side by side).
+    step: usize,
+    /// The parts written, complete and synced.
+    written: Vec<PartFile>,
     schema: Schema,
-    order: IndexOrder,
+    held: HeldRows,
+    /// The most bytes held.
+    limit: usize,
 }
 
 impl PartWriter {
-    /// Appends rows (in schema order). The rows of one append are written in the order of the
-    /// part's key/time index (see [`IndexOrder`]).
+    /// Appends rows (in schema order).
     pub fn append<R: Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), StoreError> {
-        let ordered = self.order.apply(rows);
-        self.bulk.append(&ordered).map_err(|failure| self.part.failed(failure.0))
+        let width = self.schema.fields.len();
+        if let Some(row) = rows.iter().map(Borrow::<Row>::borrow).find(|row| row.len() != width) {
+            let message = format!("a row of {} values for {width} fields", row.len());
+            return Err(self.current_file().failed(message));
+        }
+        for row in rows {
+            self.held.push(row.borrow());
+            if self.held.bytes() >= self.limit {
+                self.write_held()?;
+            }
+        }
+        Ok(())
     }
 
-    /// Commits the rows, builds the part's key/time index, closes it and syncs it to disk. It
-    /// is then ready to be committed.
-    pub fn finish(self) -> Result<(), StoreError> {
-        // SQLite's default page cache: the sorter sizes its runs by it, and larger runs sorted
-        // slower here (see `INDEX_CACHE_PRAGMA` in `cold`).
-        let index = index_statement(&self.part.dataset, &self.schema);
-        self.bulk
-            .finish(&["PRAGMA cache_size = -2000", &index])
-            .map_err(|failure| self.part.failed(failure.0))?;
+    /// Writes the rows held, indexes them, closes each part and syncs it to disk. The parts,
+    /// in the order written, are then ready to be committed.
+    pub fn finish(mut self) -> Result<Vec<PartFile>, StoreError> {
+        if self.current.is_some() || !self.held.is_empty() {
+            self.write_held()?;
+        }
+        Ok(std::mem::take(&mut self.written))
+    }
+
+    /// Holds at most `bytes` bytes of rows at a time (by default, a `writers`-th of
+    /// [`HELD_BYTES`]: see [`PartFile::create`]).
+    pub fn with_held_limit(mut self, bytes: usize) -> PartWriter {
+        self.limit = bytes;
+        self
+    }
+
+    /// The part being written, or the next.
+    fn current_file(&self) -> &PartFile {
+        self.current.as_ref().map_or(&self.next, |(file, _)| file)
+    }
+
+    /// Writes the rows held into the current part (creating it if need be), in index order,
+    /// and completes it.
+    fn write_held(&mut self) -> Result<(), StoreError> {
+        let (file, mut bulk) = match self.current.take() {
+            Some(current) => current,
+            None => {
+                let file = self.next.clone();
+                self.next = file.after(self.step);
+                let bulk = file.open(&self.schema)?;
+                (file, bulk)
+            }
+        };
+        let order = self.held.sorted();
+        let held = &self.held;
+        bulk.append_encoded(order.len(), |i| held.row(order[i])).map_err(|failure| file.failed(failure.0))?;
+        bulk.finish(&[]).map_err(|failure| file.failed(failure.0))?;
         // Durable before the catalog names it (it is written without a journal or syncs).
-        std::fs::File::open(&self.part.path)
-            .and_then(|file| file.sync_all())
-            .map_err(|e| self.part.failed(format!("cannot sync the written history: {e}")))
+        std::fs::File::open(&file.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| file.failed(format!("cannot sync the written history: {e}")))?;
+        self.held.clear();
+        self.written.push(file);
+        Ok(())
     }
 }
 
-/// Puts the rows of each append in the order of the key/time index the part is given at the
-/// end, so that the table holds them as sorted runs. SQLite builds an index by sorting the
-/// table's entries, in runs of its page cache's size, and merging the runs: runs that are
-/// already partly ordered compare and merge far faster (4.25M rows with random keys, time
-/// ascending: 2.45 s to index as they come, 1.81 s in sorted runs of 1,000 rows, 1.94 s of
-/// 100), and an offline job appends about 1,000 rows at a time.
+/// Rows held by a [`PartWriter`]: each row's values encoded one after another in one buffer,
+/// and per row its place in the order of the part's index (key, then time).
 ///
-/// Rows are sorted on one integer made of a compact copy of their first key field and their
-/// time (see [`order_prefix`]), then rows whose copies tie and whose keys differ are sorted on
-/// the values themselves: the rows are touched again only for such ties. The order is
-/// [`Value`]'s: SQLite's own for the values a key holds (strings by their bytes, integers by
-/// value), and nothing but the index build's speed depends on it.
-struct IndexOrder {
+/// A row's place is one integer pair: a compact copy of its first key field (see
+/// [`order_prefix`]) and its time. Rows whose copies tie but whose keys differ (strings longer
+/// than 7 bytes sharing their first 7, several key fields, keys of other types) are sorted on
+/// the values themselves; a history none of whose copies stands for two keys is never decoded
+/// to be sorted. The order is [`Value`]'s: SQLite's own for the values a key holds (strings by
+/// their bytes, integers by value), and nothing but the writing speed depends on it.
+struct HeldRows {
     keys: Vec<usize>,
     time: usize,
-    /// Per row of the append being ordered: its prefix (high half) and time (low half, sign
-    /// bit flipped), and its place.
-    scratch: Vec<(u128, u32)>,
+    /// The encodings, one after another, in blocks of [`BLOCK_BYTES`] (or one row's, if
+    /// larger): a full block is never copied to grow it.
+    blocks: Vec<Vec<u8>>,
+    /// Bytes held in `blocks`.
+    held: usize,
+    /// The row being encoded.
+    scratch: Vec<u8>,
+    /// Per row: its key prefix, its time (sign bit flipped), and where its encoding starts
+    /// (its block in the high half, its offset in the low).
+    order: Vec<(u64, u64, usize)>,
+    /// Whether some row's key prefix may stand for more keys than its own.
+    inexact: bool,
 }
 
-impl IndexOrder {
-    fn new(schema: &Schema) -> IndexOrder {
-        IndexOrder { keys: schema.key_indexes(), time: schema.timestamp_index(), scratch: Vec::new() }
+/// The size of a block of held rows' encodings.
+const BLOCK_BYTES: usize = 4 << 20;
+
+impl HeldRows {
+    fn new(schema: &Schema) -> HeldRows {
+        HeldRows {
+            keys: schema.key_indexes(),
+            time: schema.timestamp_index(),
+            blocks: Vec::new(),
+            held: 0,
+            scratch: Vec::new(),
+            order: Vec::new(),
+            inexact: false,
+        }
     }
 
-    /// `rows` in index order. A row too short for the key or time (refused by the write that
-    /// follows) orders as if it had neither.
-    fn apply<'r, R: Borrow<Row>>(&mut self, rows: &'r [R]) -> Vec<&'r Row> {
-        let time = |row: &Row| match row.get(self.time) {
+    /// Holds `row`.
+    fn push(&mut self, row: &Row) {
+        let time = match row.get(self.time) {
             Some(Value::Int(time)) => *time,
             _ => i64::MIN,
         };
-        let first_key = self.keys.first().copied();
+        let first = self.keys.first().and_then(|&k| row.get(k));
+        let exact = self.keys.len() == 1
+            && match first {
+                Some(Value::Int(_)) => true,
+                Some(Value::Str(s)) => s.len() < 8,
+                _ => false,
+            };
+        self.inexact |= !exact && !self.keys.is_empty();
+        let prefix = first.map_or(0, order_prefix);
         self.scratch.clear();
-        self.scratch.extend(rows.iter().enumerate().map(|(place, row)| {
-            // The first read of each row: its values are their own allocation, out of cache.
-            if let Some(ahead) = rows.get(place + PREFETCH_AHEAD) {
-                prefetch_row(ahead.borrow());
-            }
-            let row = row.borrow();
-            let prefix = first_key.and_then(|k| row.get(k)).map_or(0, order_prefix);
-            let time = (time(row) as u64) ^ (1 << 63);
-            ((u128::from(prefix) << 64) | u128::from(time), place as u32)
-        }));
-        self.scratch.sort_unstable_by_key(|&(order, _)| order);
+        codec::encode(row, &mut self.scratch);
+        let fits = self.blocks.last().is_some_and(|b| b.capacity() - b.len() >= self.scratch.len());
+        if !fits {
+            self.blocks.push(Vec::with_capacity(BLOCK_BYTES.max(self.scratch.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let bytes = &mut self.blocks[block];
+        self.order.push((prefix, (time as u64) ^ (1 << 63), block << 32 | bytes.len()));
+        bytes.extend_from_slice(&self.scratch);
+        self.held += self.scratch.len();
+    }
+
+    /// Bytes held: the encodings and the order.
+    fn bytes(&self) -> usize {
+        self.held + self.order.len() * std::mem::size_of::<(u64, u64, usize)>()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The encoding of the row at `at` (a place in `order`), and the bytes after it in its block.
+    fn row(&self, at: usize) -> &[u8] {
+        &self.blocks[at >> 32][at & 0xffff_ffff..]
+    }
+
+    /// Where each row's encoding starts, the rows in index order (key, then time): places to
+    /// read with [`HeldRows::row`].
+    fn sorted(&mut self) -> Vec<usize> {
+        self.order.sort_unstable();
+        if self.inexact {
+            self.settle_ties();
+        }
+        self.order.iter().map(|&(_, _, at)| at).collect()
+    }
+
+    /// Sorts each run of rows with one key prefix and different keys on the keys themselves.
+    fn settle_ties(&mut self) {
         let keys = &self.keys;
-        let row_at = |place: u32| -> &Row { rows[place as usize].borrow() };
-        let key_of = |place: u32| keys.iter().map(move |&k| row_at(place).get(k));
-        // Runs of one prefix: in order already if their rows have one key, else sorted here.
+        let fields = keys.last().map_or(0, |&k| k + 1);
+        let row = |at: usize| &self.blocks[at >> 32][at & 0xffff_ffff..];
+        // The encodings of a row's key fields, in order, read in place.
+        let key_cells = |at: usize| {
+            let mut rest = row(at);
+            (0..fields).filter_map(move |field| {
+                let before = rest;
+                codec::next_cell(&mut rest)?;
+                keys.contains(&field).then(|| &before[..before.len() - rest.len()])
+            })
+        };
+        let key_of = |at: usize| -> Vec<Value> {
+            let row = codec::decode_first(row(at), fields).unwrap_or_default();
+            keys.iter().map(|&k| row.get(k).cloned().unwrap_or(Value::Null)).collect()
+        };
         let mut start = 0;
-        while start < self.scratch.len() {
-            let prefix = self.scratch[start].0 >> 64;
-            let end =
-                start + self.scratch[start..].iter().take_while(|(order, _)| order >> 64 == prefix).count();
-            let run = &mut self.scratch[start..end];
-            if run.len() > 1 && run.iter().any(|&(_, place)| key_of(place).ne(key_of(run[0].1))) {
-                run.sort_unstable_by(|a, b| key_of(a.1).cmp(key_of(b.1)).then(a.0.cmp(&b.0)));
+        while start < self.order.len() {
+            let prefix = self.order[start].0;
+            let end = start + self.order[start..].iter().take_while(|entry| entry.0 == prefix).count();
+            let run = &mut self.order[start..end];
+            let first = run[0].2;
+            if run[1..].iter().any(|entry| key_cells(entry.2).ne(key_cells(first))) {
+                let mut keyed: Vec<(Vec<Value>, (u64, u64, usize))> =
+                    run.iter().map(|&entry| (key_of(entry.2), entry)).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                for (slot, (_, entry)) in run.iter_mut().zip(keyed) {
+                    *slot = entry;
+                }
             }
             start = end;
         }
-        self.scratch.iter().map(|&(_, place)| row_at(place)).collect()
+    }
+
+    fn clear(&mut self) {
+        self.blocks.clear();
+        self.held = 0;
+        self.order.clear();
+        self.inexact = false;
     }
 }
 
@@ -313,21 +481,61 @@ mod tests {
         proptest::string::string_regex("[ab]{0,10}").unwrap()
     }
 
+    /// Each part's rows of `schema` (two keys and a time, see [`two_keys_and_time`]) in the
+    /// order the table holds them.
+    fn rows_as_stored(dir: &Path, files: &[PartFile]) -> Vec<Vec<Row>> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut parts = Vec::new();
+            for file in files {
+                let pool = open_for_reading(&dir.join(file.file())).await.unwrap();
+                let rows: Vec<(i64, String, i64, i64)> =
+                    sqlx::query_as("SELECT v, name, at, n FROM Spent ORDER BY rowid")
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                parts.push(
+                    rows.into_iter()
+                        .map(|(v, name, at, n)| {
+                            vec![Value::Int(v), Value::str(&name), Value::Int(at), Value::Int(n)]
+                        })
+                        .collect(),
+                );
+                pool.close().await;
+            }
+            parts
+        })
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         #[test]
-        fn an_append_is_written_in_key_then_time_order_and_keeps_every_row(
+        fn each_part_is_written_in_key_then_time_order_and_the_parts_keep_every_row(
             rows in proptest::collection::vec((short_or_long_string(), -3i64..3, 0i64..20, 0i64..4), 0..120),
+            batch in 1usize..40,
+            held in 200usize..4000,
         ) {
+            let dir = tempfile::tempdir().unwrap();
             let schema = two_keys_and_time();
             let rows: Vec<Row> = rows
                 .into_iter()
                 .map(|(name, n, at, v)| vec![Value::Int(v), Value::str(&name), Value::Int(at), Value::Int(n)])
                 .collect();
-            let ordered = IndexOrder::new(&schema).apply(&rows);
+            let mut writer = PartFile::new(dir.path(), "Spent", 1, 1).create(&schema, 3).unwrap().with_held_limit(held);
+            for batch in rows.chunks(batch) {
+                writer.append(batch).unwrap();
+            }
+            let files = writer.finish().unwrap();
+            // The first part is this writer's own; the next are every third after it.
+            let numbers: Vec<usize> = files.iter().map(|f| f.part).collect();
+            proptest::prop_assert_eq!(numbers, (0..files.len()).map(|i| 1 + 3 * i).collect::<Vec<_>>());
+            let parts = rows_as_stored(dir.path(), &files);
             let index_key = |row: &Row| (row[1].clone(), row[3].clone(), row[2].clone());
-            let keys: Vec<_> = ordered.iter().map(|row| index_key(row)).collect();
-            proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
-            let mut got: Vec<Row> = ordered.into_iter().cloned().collect();
+            for part in &parts {
+                let keys: Vec<_> = part.iter().map(index_key).collect();
+                proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
+            }
+            let mut got: Vec<Row> = parts.into_iter().flatten().collect();
             let mut rows = rows;
             got.sort();
             rows.sort();
@@ -396,6 +604,36 @@ mod tests {
         drop(writer);
         part.remove();
         assert!(!dir.path().join(part.file()).exists());
+    }
+
+    #[test]
+    fn a_failed_history_is_removed_with_every_part_its_writers_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = key_and_time();
+        let (first, other) =
+            (PartFile::new(dir.path(), "Spent", 7, 0), PartFile::new(dir.path(), "Spent", 8, 0));
+        // Two rows of this history pass 60 bytes (15 encoded and 24 of order each).
+        let mut writer = first.create(&schema, 2).unwrap().with_held_limit(60);
+        for i in 0..5 {
+            writer.append(&[vec![Value::str("k"), Value::Int(i)]]).unwrap();
+        }
+        let kept = other.create(&schema, 1).unwrap().finish().unwrap();
+        let names = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        // Parts 0 and 2 written, two rows each; the fifth row held, its part not yet begun.
+        assert_eq!(
+            names(dir.path()),
+            vec![file_name("Spent", 7, 0), file_name("Spent", 7, 2), kept[0].file().to_string()]
+        );
+        drop(writer);
+        first.remove_history();
+        assert_eq!(names(dir.path()), vec![kept[0].file().to_string()]);
     }
 
     #[test]

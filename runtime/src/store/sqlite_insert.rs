@@ -22,6 +22,7 @@ use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
+use super::codec::{self, Cell};
 use crate::value::{F64, PREFETCH_AHEAD, Row, Value, prefetch_row};
 
 /// A SQLite failure, with SQLite's message.
@@ -44,6 +45,26 @@ pub(super) struct InsertSql {
 /// a statement binds at most 2,048 values.
 pub(super) fn rows_per_statement(width: usize) -> usize {
     (2048 / width.max(1)).clamp(1, 64)
+}
+
+/// How many rows ahead [`Bulk::append_encoded`] fetches a row's encoding into the cache.
+const ENCODED_AHEAD: usize = 8;
+
+/// Fetches the first two cache lines of `bytes` (an encoded row is about 50 bytes, at any
+/// offset) into the cache.
+fn prefetch_bytes(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = bytes.as_ptr().cast::<i8>();
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(start);
+            _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(63));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// What to do with an open connection in one transaction: rows for a table, and optionally the
@@ -148,30 +169,43 @@ impl Inserts {
     /// one at a time. Text is bound without a copy: the statements must be finalized, or their
     /// bindings cleared ([`Inserts::clear`]), before the rows are released.
     unsafe fn insert_all<R: Borrow<Row>>(&self, rows: &[R]) -> Result<(), SqliteFailure> {
-        let rest = match &self.many {
-            Some(many) => {
-                let mut chunks = rows.chunks_exact(self.rows);
-                for (c, chunk) in chunks.by_ref().enumerate() {
-                    for (r, row) in chunk.iter().enumerate() {
-                        // A history's rows reach their insert after the rest of their batch
-                        // has pushed them out of the cache.
-                        if let Some(ahead) = rows.get(c * self.rows + r + PREFETCH_AHEAD) {
-                            prefetch_row(ahead.borrow());
-                        }
-                        // SAFETY: the statement is live; the row outlives the step (every
-                        // parameter is bound again for the next statement, and the caller
-                        // clears or finalizes it before the rows go).
-                        unsafe { many.bind_row((r * self.width) as c_int, row.borrow()) }?;
-                    }
-                    unsafe { many.step_done() }?;
+        // SAFETY (of each bind): the statement is live; the row outlives the step (every
+        // parameter is bound again for the next statement, and the caller clears or finalizes
+        // it before the rows go).
+        unsafe {
+            self.insert_each(rows.len(), |statement, offset, i| {
+                // A history's rows reach their insert after the rest of their batch has pushed
+                // them out of the cache.
+                if let Some(ahead) = rows.get(i + PREFETCH_AHEAD) {
+                    prefetch_row(ahead.borrow());
                 }
-                chunks.remainder()
+                statement.bind_row(offset, rows[i].borrow())
+            })
+        }
+    }
+
+    /// Inserts `count` rows, binding row `i` with `bind(statement, offset, i)` (its values to
+    /// the statement's parameters after the first `offset`): whole statements of many rows,
+    /// then the rest one at a time.
+    unsafe fn insert_each(
+        &self,
+        count: usize,
+        mut bind: impl FnMut(&Statement, c_int, usize) -> Result<(), SqliteFailure>,
+    ) -> Result<(), SqliteFailure> {
+        let mut next = 0;
+        if let Some(many) = &self.many {
+            while count - next >= self.rows {
+                for r in 0..self.rows {
+                    bind(many, (r * self.width) as c_int, next + r)?;
+                }
+                // SAFETY: the statement is live and fully bound.
+                unsafe { many.step_done() }?;
+                next += self.rows;
             }
-            None => rows,
-        };
-        for row in rest {
+        }
+        for i in next..count {
+            bind(&self.one, 0, i)?;
             // SAFETY: as above.
-            unsafe { self.one.bind_row(0, row.borrow()) }?;
             unsafe { self.one.step_done() }?;
         }
         Ok(())
@@ -214,6 +248,42 @@ impl Statement {
         for (i, value) in row.iter().enumerate() {
             // SAFETY: the caller's row fits the statement's parameters after `offset`.
             unsafe { self.bind(offset + i as c_int + 1, value) }?;
+        }
+        Ok(())
+    }
+
+    /// Binds the first `width` values encoded in `row` ([`codec::encode`]; bytes after them
+    /// are not read) to the parameters after the first `offset`, in order. Text is bound
+    /// without a copy, as by [`Statement::bind`].
+    unsafe fn bind_encoded(&self, offset: c_int, width: usize, mut row: &[u8]) -> Result<(), SqliteFailure> {
+        let raw = self.raw;
+        for i in 0..width {
+            let index = offset + i as c_int + 1;
+            let cell = codec::next_cell(&mut row)
+                .ok_or_else(|| SqliteFailure(format!("a held row of {i} values for {width} fields")))?;
+            // SAFETY: the statement is live; `index` is within its parameters (it takes rows of
+            // `width` values after `offset`); text stays alive while bound (the caller's rows).
+            let code = unsafe {
+                match cell {
+                    Cell::Null => ffi::sqlite3_bind_null(raw, index),
+                    Cell::Bool(b) => ffi::sqlite3_bind_int64(raw, index, i64::from(b)),
+                    Cell::Int(v) => ffi::sqlite3_bind_int64(raw, index, v),
+                    Cell::Float(v) => ffi::sqlite3_bind_double(raw, index, v),
+                    Cell::Text(text) => ffi::sqlite3_bind_text64(
+                        raw,
+                        index,
+                        text.as_ptr().cast(),
+                        text.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Cell::List(list) => {
+                        self.bind(index, &list)?;
+                        ffi::SQLITE_OK
+                    }
+                }
+            };
+            unsafe { self.check(code) }?;
         }
         Ok(())
     }
@@ -328,17 +398,28 @@ impl Bulk {
         Ok(bulk)
     }
 
-    /// Inserts `rows`, each as wide as the insert's parameters, in the open transaction.
-    pub(super) fn append<R: Borrow<Row>>(&mut self, rows: &[R]) -> Result<(), SqliteFailure> {
+    /// Inserts `count` rows encoded by [`codec::encode`], in the open transaction, in order:
+    /// `row(i)` starts with row `i`'s encoding, of as many values as the insert has parameters
+    /// (what follows them is not read).
+    pub(super) fn append_encoded<'a>(
+        &mut self,
+        count: usize,
+        row: impl Fn(usize) -> &'a [u8],
+    ) -> Result<(), SqliteFailure> {
         let insert = self.insert.as_ref().ok_or_else(|| SqliteFailure("the writer is finished".into()))?;
-        // Checked before any bind: a short row would leave parameters bound to the previous
-        // row's text.
-        if let Some(row) = rows.iter().map(Borrow::<Row>::borrow).find(|row| row.len() != insert.width) {
-            return Err(SqliteFailure(format!("a row of {} values for {} fields", row.len(), insert.width)));
-        }
-        // SAFETY: the statement is live and ours; the text it binds without a copy is unbound
-        // below, before the caller can release the rows.
-        let inserted = unsafe { insert.insert_all(rows) };
+        let width = insert.width;
+        // SAFETY: the statement is live and ours; the text it binds without a copy (in the
+        // rows' bytes, which outlive `'a`) is unbound below, before the caller can release it.
+        let inserted = unsafe {
+            insert.insert_each(count, |statement, offset, i| {
+                // The rows come in an order of their own, each from anywhere in what is held:
+                // fetch the encoding of one a few rows ahead into the cache while binding this.
+                if i + ENCODED_AHEAD < count {
+                    prefetch_bytes(row(i + ENCODED_AHEAD));
+                }
+                statement.bind_encoded(offset, width, row(i))
+            })
+        };
         insert.clear();
         inserted
     }
