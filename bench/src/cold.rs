@@ -1,8 +1,8 @@
 //! The cold store alone: how long SQLite takes to take an offline run's history, without the
 //! dataflow competing for the cores. This is the floor under the offline figure: every change
-//! of the target dataset is a row of its history, inserted into its part (one SQLite file per
-//! writer, a writer per core, side by side), then each part indexed by key and time, and the
-//! parts committed, as an offline materialization does.
+//! of the target dataset is a row of its history, held by its part's writer (a writer per
+//! core, side by side), then each writer's rows written into its SQLite file in key/time
+//! order, and the parts committed, as an offline materialization does.
 
 use std::path::Path;
 use std::sync::Barrier;
@@ -18,10 +18,10 @@ const APPEND_ROWS: usize = 1024;
 
 /// What writing a history took.
 pub struct ColdWrite {
-    /// Seconds inserting the rows (the writers side by side).
-    pub insert_s: f64,
-    /// Seconds indexing the parts (side by side) and committing them.
-    pub commit_s: f64,
+    /// Seconds taking the rows into the writers (side by side).
+    pub hold_s: f64,
+    /// Seconds writing the parts (side by side) and committing them.
+    pub write_s: f64,
 }
 
 /// Writes `rows` generated rows of `schema` (keys spread over `keys` values, times rising, as
@@ -46,7 +46,7 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
     let shares: Vec<Vec<&Row>> =
         (0..writers).map(|w| history.iter().skip(w).step_by(writers).collect()).collect();
     let barrier = Barrier::new(writers + 1);
-    let (insert_s, commit_s) = std::thread::scope(|scope| -> Result<(f64, f64)> {
+    let (hold_s, write_s) = std::thread::scope(|scope| -> Result<(f64, f64)> {
         let threads: Vec<_> = files
             .iter()
             .zip(&shares)
@@ -70,7 +70,7 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
         barrier.wait();
         let started = Instant::now();
         barrier.wait();
-        let insert_s = started.elapsed().as_secs_f64();
+        let hold_s = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut parts = Vec::new();
         for thread in threads {
@@ -87,10 +87,10 @@ pub fn write_history(schema: &Schema, rows: usize, keys: usize, dir: &Path) -> R
         };
         runtime.block_on(store.commit_parts(&meta)).context("committing the parts")?;
         runtime.block_on(store.close());
-        Ok((insert_s, started.elapsed().as_secs_f64()))
+        Ok((hold_s, started.elapsed().as_secs_f64()))
     })?;
     remove();
-    Ok(ColdWrite { insert_s, commit_s })
+    Ok(ColdWrite { hold_s, write_s })
 }
 
 /// Rows of `schema`: row `i` has key `u{i * 7919 % keys}` (keys interleaved, as changes of

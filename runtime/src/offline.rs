@@ -152,11 +152,12 @@ pub struct OfflineReport {
     pub read_time: Duration,
     /// Dataflow and cold-store writes.
     pub compute_time: Duration,
-    /// Of that, the workers inserting history rows into their parts (as their aggregations
-    /// make them, or in their sinks), summed over the workers.
-    pub insert_time: Duration,
-    /// Of that, committing the histories once the dataflow is done (building their indexes).
-    pub commit_time: Duration,
+    /// Of that, the workers taking history rows into their parts' writers (as their
+    /// aggregations make them, or in their sinks), summed over the workers.
+    pub hold_time: Duration,
+    /// Of that, writing the histories once the dataflow is done (each worker sorting and
+    /// inserting the rows it holds, side by side) and committing them.
+    pub write_time: Duration,
     /// The whole job.
     pub elapsed: Duration,
     /// The most input rows the windows held at once.
@@ -194,8 +195,8 @@ pub fn materialize_offline(
         workers,
         read_time,
         compute_time: computed.elapsed(),
-        insert_time: writes.insert_time,
-        commit_time: writes.commit_time,
+        hold_time: writes.hold_time,
+        write_time: writes.write_time,
         elapsed: started.elapsed(),
         peak_state_rows: options.state_rows.peak(),
         peak_state_bytes: options.state_rows.peak_bytes(),
@@ -609,11 +610,12 @@ pub fn materialize_sources(
 pub struct Writes {
     /// `(dataset, rows of history written)`.
     pub written: Vec<(String, u64)>,
-    /// Time the workers spent inserting rows, summed over the workers.
-    pub insert_time: Duration,
-    /// Time from the end of the dataflow to the histories committed: the parts indexed (each by
-    /// its worker, side by side; the slowest counts) and swapped in.
-    pub commit_time: Duration,
+    /// Time the workers spent taking rows into their writers, summed over the workers (parts a
+    /// writer wrote when it held its share of memory count here too).
+    pub hold_time: Duration,
+    /// Time from the end of the dataflow to the histories committed: the rows held written
+    /// (each worker's by that worker, side by side; the slowest counts) and the parts swapped in.
+    pub write_time: Duration,
 }
 
 /// What one worker wrote: rows per target, time spent taking them, the time writing them out
@@ -621,8 +623,8 @@ pub struct Writes {
 #[derive(Default)]
 struct PartWrites {
     rows: Vec<u64>,
-    insert_time: Duration,
-    index_time: Duration,
+    hold_time: Duration,
+    write_time: Duration,
     files: Vec<Vec<PartFile>>,
 }
 
@@ -652,7 +654,7 @@ impl WorkerParts {
         }
         let started = Instant::now();
         self.writers[target].append(rows)?;
-        self.done.insert_time += started.elapsed();
+        self.done.hold_time += started.elapsed();
         self.done.rows[target] += rows.len() as u64;
         Ok(())
     }
@@ -661,7 +663,7 @@ impl WorkerParts {
     fn finish(self) -> Result<PartWrites, StoreError> {
         let started = Instant::now();
         let files = self.writers.into_iter().map(PartWriter::finish).collect::<Result<_, _>>()?;
-        Ok(PartWrites { index_time: started.elapsed(), files, ..self.done })
+        Ok(PartWrites { write_time: started.elapsed(), files, ..self.done })
     }
 }
 
@@ -735,10 +737,10 @@ impl HistoryWriters {
         let started = Instant::now();
         let mut counts = vec![0u64; self.metas.len()];
         let mut writes = Writes::default();
-        let mut index_time = Duration::ZERO;
+        let mut write_time = Duration::ZERO;
         for part in &parts {
-            writes.insert_time += part.insert_time;
-            index_time = index_time.max(part.index_time);
+            writes.hold_time += part.hold_time;
+            write_time = write_time.max(part.write_time);
             for (count, rows) in counts.iter_mut().zip(&part.rows) {
                 *count += rows;
             }
@@ -766,7 +768,7 @@ impl HistoryWriters {
             writes.written.push((meta.name.clone(), count));
         }
         self.runtime.block_on(self.store.close());
-        writes.commit_time = index_time + started.elapsed();
+        writes.write_time = write_time + started.elapsed();
         Ok(writes)
     }
 

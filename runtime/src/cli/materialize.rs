@@ -62,9 +62,9 @@ pub fn print_report(report: &OfflineReport) {
         report.workers
     );
     println!(
-        "  of compute+write: inserting history {:.2}s (by the {} workers, summed), indexing and committing {:.2}s",
-        report.insert_time.as_secs_f64(),
+        "  of compute+write: holding history {:.2}s (by the {} workers, summed), writing and committing {:.2}s",
+        report.hold_time.as_secs_f64(),
         report.workers,
-        report.commit_time.as_secs_f64()
+        report.write_time.as_secs_f64()
     );
 }

@@ -47,26 +47,6 @@ pub(super) fn rows_per_statement(width: usize) -> usize {
     (2048 / width.max(1)).clamp(1, 64)
 }
 
-/// How many rows ahead [`Bulk::append_encoded`] fetches a row's encoding into the cache.
-const ENCODED_AHEAD: usize = 8;
-
-/// Fetches the first two cache lines of `bytes` (an encoded row is about 50 bytes, at any
-/// offset) into the cache.
-fn prefetch_bytes(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = bytes.as_ptr().cast::<i8>();
-        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(start);
-            _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(63));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
-
 /// What to do with an open connection in one transaction: rows for a table, and optionally the
 /// catalog's row count of a dataset to raise by their number.
 pub(super) struct Append<'a, R> {
@@ -398,26 +378,22 @@ impl Bulk {
         Ok(bulk)
     }
 
-    /// Inserts `count` rows encoded by [`codec::encode`], in the open transaction, in order:
-    /// `row(i)` starts with row `i`'s encoding, of as many values as the insert has parameters
-    /// (what follows them is not read).
+    /// Inserts the first `count` of `rows`, encoded by [`codec::encode`], in the open
+    /// transaction, in order: each starts with a row's encoding, of as many values as the
+    /// insert has parameters (what follows them is not read).
     pub(super) fn append_encoded<'a>(
         &mut self,
         count: usize,
-        row: impl Fn(usize) -> &'a [u8],
+        mut rows: impl Iterator<Item = &'a [u8]>,
     ) -> Result<(), SqliteFailure> {
         let insert = self.insert.as_ref().ok_or_else(|| SqliteFailure("the writer is finished".into()))?;
         let width = insert.width;
         // SAFETY: the statement is live and ours; the text it binds without a copy (in the
         // rows' bytes, which outlive `'a`) is unbound below, before the caller can release it.
         let inserted = unsafe {
-            insert.insert_each(count, |statement, offset, i| {
-                // The rows come in an order of their own, each from anywhere in what is held:
-                // fetch the encoding of one a few rows ahead into the cache while binding this.
-                if i + ENCODED_AHEAD < count {
-                    prefetch_bytes(row(i + ENCODED_AHEAD));
-                }
-                statement.bind_encoded(offset, width, row(i))
+            insert.insert_each(count, |statement, offset, _| {
+                let row = rows.next().ok_or_else(|| SqliteFailure("fewer held rows than counted".into()))?;
+                statement.bind_encoded(offset, width, row)
             })
         };
         insert.clear();
