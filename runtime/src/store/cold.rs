@@ -24,8 +24,8 @@ use thiserror::Error;
 use super::KeyOf;
 use super::parts::{self, PartFile};
 use super::{sqlite_insert, sqlite_scan};
-use crate::schema::Schema;
-use crate::value::{F64, Row, ScalarType, Value};
+use crate::schema::{Field, Schema};
+use crate::value::{F64, FieldType, Row, ScalarType, Value};
 
 /// The page cache of a connection appending to a live history, in KiB (negative: a size, not
 /// a page count). A key's newest rows share an index page, so this holds the pages being
@@ -144,7 +144,7 @@ pub struct ColdStore {
     /// Where histories written in parts live.
     parts_dir: PathBuf,
     /// Read connections to the part files of the histories the catalog lists, by file name.
-    part_pools: Arc<Mutex<HashMap<String, SqlitePool>>>,
+    part_pools: Arc<Mutex<HashMap<String, HistorySource>>>,
 }
 
 fn quote(identifier: &str) -> String {
@@ -350,28 +350,15 @@ impl ColdStore {
         key: &[Value],
         time: i64,
     ) -> Result<Option<Row>, StoreError> {
-        let ts = quote(meta.schema.timestamp_name());
-        let table = quote(&meta.name);
-        let columns: Vec<String> = meta.schema.fields.iter().map(|f| quote(&f.name)).collect();
-        let key_match = meta
-            .schema
-            .key_names()
-            .iter()
-            .map(|k| format!("{} = ?", quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let sql = format!(
-            "SELECT {} FROM {table} WHERE {key_match} AND {ts} = \
-             (SELECT MAX({ts}) FROM {table} WHERE {key_match} AND {ts} <= ?)",
-            columns.join(", "),
-        );
+        let [indexed, directory] = as_of_statements(&meta.name, &meta.schema);
         let mut rows = Vec::new();
-        for pool in self.history_pools(meta).await? {
+        for source in self.history_parts(meta).await? {
+            let (sql, keys) = if source.directory { (&directory, 1) } else { (&indexed, 2) };
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-            for value in key.iter().chain(key) {
+            for value in std::iter::repeat_n(key, keys).flatten() {
                 query = bind_value(query, value);
             }
-            for record in query.bind(time).fetch_all(&pool).await.map_err(|e| self.sql(e))? {
+            for record in query.bind(time).fetch_all(&source.pool).await.map_err(|e| self.sql(e))? {
                 rows.push(self.decode_row(meta, &record)?);
             }
         }
@@ -481,35 +468,48 @@ impl ColdStore {
     }
 
     /// The databases and table holding `meta`'s history: the main file's table, or each part.
-    async fn history_sources(&self, meta: &DatasetMeta) -> Result<Vec<SqlitePool>, StoreError> {
+    async fn history_sources(&self, meta: &DatasetMeta) -> Result<Vec<HistorySource>, StoreError> {
         if meta.parts.is_empty() {
-            return Ok(vec![self.pool.clone()]);
+            return Ok(vec![HistorySource { pool: self.pool.clone(), directory: false }]);
         }
-        let mut pools = Vec::with_capacity(meta.parts.len());
+        let mut sources = Vec::with_capacity(meta.parts.len());
         for file in &meta.parts {
             let cached = self.part_pools.lock().expect("part pools").get(file).cloned();
-            let pool = match cached {
-                Some(pool) => pool,
+            let source = match cached {
+                Some(source) => source,
                 None => {
-                    let pool = parts::open_for_reading(&self.parts_dir.join(file)).await.map_err(|e| {
-                        StoreError::Corrupt {
-                            location: self.location.clone(),
-                            name: meta.name.clone(),
-                            message: format!("cannot open history part {file}: {e}"),
-                        }
-                    })?;
-                    self.part_pools.lock().expect("part pools").insert(file.clone(), pool.clone());
-                    pool
+                    let corrupt = |e: sqlx::Error| StoreError::Corrupt {
+                        location: self.location.clone(),
+                        name: meta.name.clone(),
+                        message: format!("cannot open history part {file}: {e}"),
+                    };
+                    let pool = parts::open_for_reading(&self.parts_dir.join(file)).await.map_err(corrupt)?;
+                    // Parts written before they had a key directory have a key/time index.
+                    let directory: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    )
+                    .bind(KEY_DIRECTORY)
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(corrupt)?;
+                    let source = HistorySource { pool, directory: directory > 0 };
+                    self.part_pools.lock().expect("part pools").insert(file.clone(), source.clone());
+                    source
                 }
             };
-            pools.push(pool);
+            sources.push(source);
         }
-        Ok(pools)
+        Ok(sources)
     }
 
     /// The databases holding `meta`'s history. A history replaced since `meta` was read from
     /// the catalog is read as the catalog now has it.
     async fn history_pools(&self, meta: &DatasetMeta) -> Result<Vec<SqlitePool>, StoreError> {
+        Ok(self.history_parts(meta).await?.into_iter().map(|source| source.pool).collect())
+    }
+
+    /// [`ColdStore::history_pools`], with how each is laid out.
+    async fn history_parts(&self, meta: &DatasetMeta) -> Result<Vec<HistorySource>, StoreError> {
         match self.history_sources(meta).await {
             Ok(sources) => Ok(sources),
             Err(first) => {
@@ -722,6 +722,83 @@ pub(super) fn create_table_statement(table: &str, schema: &Schema) -> String {
     format!("CREATE TABLE {} ({})", quote(table), columns.join(", "))
 }
 
+/// A database holding a history (or part of one), and whether it has a key directory (a part
+/// written in key order) rather than a key/time index.
+#[derive(Clone)]
+struct HistorySource {
+    pool: SqlitePool,
+    directory: bool,
+}
+
+/// The statements reading the rows of history `name` for a key as of a time (binds: the key
+/// fields' values, then the time): in a table with a key/time index (binds: the key twice),
+/// and in a part with a key directory. Both answer the key's rows at its latest time `<=` the
+/// time given.
+fn as_of_statements(name: &str, schema: &Schema) -> [String; 2] {
+    let ts = quote(schema.timestamp_name());
+    let table = quote(name);
+    let columns: Vec<String> = schema.fields.iter().map(|f| format!("t.{}", quote(&f.name))).collect();
+    let key_match = |on: &str| {
+        schema.key_names().iter().map(|k| format!(" AND {on}.{} = ?", quote(k))).collect::<String>()
+    };
+    let indexed = format!(
+        "SELECT {} FROM {table} AS t WHERE 1{} AND t.{ts} = \
+         (SELECT MAX(m.{ts}) FROM {table} AS m WHERE 1{} AND m.{ts} <= ?)",
+        columns.join(", "),
+        key_match("t"),
+        key_match("m"),
+    );
+    // The key's rows are rowids `first..=last`, in time order: the latest time `<=` the one
+    // asked is that of the last such row, found from the end of the range.
+    let directory = format!(
+        "SELECT {} FROM \"{KEY_DIRECTORY}\" AS d, {table} AS t \
+         WHERE 1{} AND t.rowid BETWEEN d._volga_first AND d._volga_last AND t.{ts} = \
+         (SELECT m.{ts} FROM {table} AS m WHERE m.rowid BETWEEN d._volga_first AND d._volga_last \
+          AND m.{ts} <= ? ORDER BY m.rowid DESC LIMIT 1)",
+        columns.join(", "),
+        key_match("d"),
+    );
+    [indexed, directory]
+}
+
+/// [`as_of_statements`], for the parts' tests.
+#[cfg(test)]
+pub(super) fn as_of_statements_for_tests(name: &str, schema: &Schema) -> [String; 2] {
+    as_of_statements(name, schema)
+}
+
+/// The key directory of a history part: per key, the first and last rowid of its rows (a
+/// part's rows are in key, then time, order: see [`super::PartWriter`]).
+pub(super) const KEY_DIRECTORY: &str = "_volga_keys";
+
+/// The columns of a part's key directory for histories of `schema`: the key fields, then the
+/// first and last rowid of the key's rows.
+pub(super) fn key_directory_schema(schema: &Schema) -> Schema {
+    let rowid = |name: &str| Field {
+        name: name.into(),
+        ty: FieldType::required(ScalarType::Int),
+        key: false,
+        timestamp: false,
+    };
+    let mut fields: Vec<Field> = schema.fields.iter().filter(|f| f.key).cloned().collect();
+    fields.extend([rowid("_volga_first"), rowid("_volga_last")]);
+    Schema { fields }
+}
+
+/// The statements creating a part's key directory for histories of `schema`
+/// ([`key_directory_schema`]), and its index on the key fields.
+pub(super) fn key_directory_statements(schema: &Schema) -> [String; 2] {
+    let keys: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
+    let table = create_table_statement(KEY_DIRECTORY, &key_directory_schema(schema));
+    let index = if keys.is_empty() {
+        // No key: the directory's one row covers the part.
+        "SELECT 1".to_string()
+    } else {
+        format!("CREATE INDEX \"{KEY_DIRECTORY}_key\" ON \"{KEY_DIRECTORY}\" ({})", keys.join(", "))
+    };
+    [table, index]
+}
+
 /// The statement building the key/time index of dataset `name`'s history table.
 pub(super) fn index_statement(name: &str, schema: &Schema) -> String {
     let mut columns: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
@@ -876,8 +953,6 @@ impl ColdStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Field;
-    use crate::value::FieldType;
 
     fn field(name: &str, ty: FieldType, key: bool, timestamp: bool) -> Field {
         Field { name: name.into(), ty, key, timestamp }
@@ -1142,6 +1217,38 @@ mod tests {
             assert_eq!(as_of("a", 1).await, Some(counted("a", 1, 10)));
             assert_eq!(as_of("a", 0).await, None);
             assert_eq!(as_of("b", 5).await, Some(counted("b", 2, 20)));
+        });
+    }
+
+    #[test]
+    fn a_part_written_with_a_key_time_index_before_key_directories_reads_and_answers_lookups() {
+        with_store(async |store| {
+            let schema = every_kind();
+            let rows =
+                vec![counted("a", 1, 10), counted("b", 2, 20), counted("a", 3, 11), counted("a", 3, 12)];
+            // A part as written before parts had a key directory: its rows as they came, then
+            // the key/time index.
+            let file = store.begin_parts("Old", 1).unwrap().remove(0);
+            let options = SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(store.parts_dir.join(file.file()))
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+            sqlx::query(AssertSqlSafe(create_table_statement("Old", &schema))).execute(&pool).await.unwrap();
+            insert_rows(&pool, "old", "Old", &schema, &rows, &[], None).await.unwrap();
+            sqlx::query(AssertSqlSafe(index_statement("Old", &schema))).execute(&pool).await.unwrap();
+            pool.close().await;
+            let meta = DatasetMeta { rows: 4, parts: vec![file.file().to_string()], ..meta("Old", &schema) };
+            store.commit_parts(&meta).await.unwrap();
+
+            let mut expected = rows.clone();
+            sort_history(&mut expected, &schema);
+            assert_eq!(store.history(&meta, None, None).await.unwrap(), expected);
+            let as_of =
+                async |key: &str, time: i64| store.as_of(&meta, &[Value::str(key)], time).await.unwrap();
+            assert_eq!(as_of("a", 2).await, Some(counted("a", 1, 10)));
+            assert_eq!(as_of("a", 9).await, Some(counted("a", 3, 12)), "the greatest of the rows at 3");
+            assert_eq!(as_of("b", 1).await, None);
         });
     }
 

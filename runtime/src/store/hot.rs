@@ -108,7 +108,22 @@ impl HotStore {
     pub fn open(path: &Path) -> Result<HotStore, HotStoreError> {
         let location = path.display().to_string();
         let err = |source| HotStoreError { location: location.clone(), source };
-        let db = sled::Config::new().path(path).flush_every_ms(Some(200)).open().map_err(err)?;
+        let config = sled::Config::new().path(path).flush_every_ms(Some(200));
+        // sled's flusher thread lets go of a store dropped in this process (and so of its file
+        // lock) only when it next wakes, within its period: a store reopened at once may find
+        // the lock still held. Another process holding it fails as before, after the wait.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < std::time::Duration::from_secs(1) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                opened => break opened.map_err(err)?,
+            }
+        };
         let meta = db.open_tree("meta").map_err(err)?;
         Ok(HotStore { db, meta, location, memory: RwLock::new(HashMap::new()) })
     }

@@ -2,13 +2,16 @@
 //! files, each written by one writer (a worker), so that the writes run on every core at once.
 //! One SQLite file takes one writer at a time: a single file held the 10M-order reference run
 //! at about one core for the whole commit. A writer holds its rows and writes them at the end
-//! in the order of the part's key/time index ([`PartWriter`]); one that holds more than its
+//! in key, then time, order ([`PartWriter`]); one that holds more than its
 //! share of memory writes several parts, one after another.
 //!
 //! The files live in a directory next to the main file (`cold.db.parts/` for `cold.db`), named
 //! `{dataset}.{generation}.{part}.db`, the generation being the hexadecimal nanoseconds since
 //! the epoch at which the materialization began. A part holds one table named after the
-//! dataset, with the same columns and key/time index as a history in the main file.
+//! dataset, with the same columns as a history in the main file, its rows in key, then time,
+//! order, and in place of the main file's key/time index a key directory (`_volga_keys`: each
+//! key's first and last rowid). Parts written before the directory have the index instead;
+//! readers tell them apart by the directory.
 //!
 //! Side by side means without a shared lock: SQLite is built without
 //! `SQLITE_ENABLE_MEMORY_MANAGEMENT` (`.cargo/config.toml`), which would put every connection's
@@ -33,7 +36,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use super::codec;
-use super::cold::{StoreError, create_table_statement, index_statement, insert_statements};
+use super::cold::{
+    KEY_DIRECTORY, StoreError, create_table_statement, insert_statements, key_directory_schema,
+    key_directory_statements,
+};
 use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
 use crate::value::{Row, Value};
@@ -151,7 +157,7 @@ impl PartFile {
     /// Starts writing this part of a history of `schema`, one of `writers` written side by
     /// side (a writer that holds more than it may goes on in the part `writers` places after
     /// this one, and so on: see [`PartWriter`]). The file is created at once, with its table
-    /// and index.
+    /// and key directory.
     pub fn create(&self, schema: &Schema, writers: usize) -> Result<PartWriter, StoreError> {
         let file = self.open(schema)?;
         Ok(PartWriter {
@@ -165,15 +171,20 @@ impl PartFile {
         })
     }
 
-    /// Creates the file, with the history's table and its key/time index, for one writer.
+    /// Creates the file, with the history's table and its key directory, for one writer.
     fn open(&self, schema: &Schema) -> Result<Bulk, StoreError> {
         let _ = std::fs::remove_file(&self.path);
         let table = create_table_statement(&self.dataset, schema);
-        let index = index_statement(&self.dataset, schema);
-        // Nothing reads a part before it is complete and synced (see the module docs). The
-        // index exists before the first row: the rows come in its order (see `PartWriter`).
-        let setup =
-            [PAGE_SIZE_PRAGMA, "PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", &table, &index];
+        let [directory, directory_index] = key_directory_statements(schema);
+        // Nothing reads a part before it is complete and synced (see the module docs).
+        let setup = [
+            PAGE_SIZE_PRAGMA,
+            "PRAGMA journal_mode = OFF",
+            "PRAGMA synchronous = OFF",
+            &table,
+            &directory,
+            &directory_index,
+        ];
         let insert = insert_statements(&self.dataset, schema);
         Bulk::create(&self.path, &setup, &insert).map_err(|failure| self.failed(failure.0))
     }
@@ -186,13 +197,15 @@ impl PartFile {
 /// Writes a history in parts: [`PartWriter::append`] as the rows come, then
 /// [`PartWriter::finish`]. Synchronous, on the caller's thread.
 ///
-/// The rows are held, encoded ([`codec`]), and written at the end in the order of the part's
-/// key/time index, into a table whose index already exists: SQLite then adds each row at the
-/// end of the table and of the index, and sorts nothing. Building the index after the rows
-/// (SQLite sorting them in runs of its page cache's size and merging the runs) took longer
-/// than writing them: 4.27M rows of the reference example's history, inserted then indexed,
-/// 0.90 + 1.94 s; inserted in index order into the indexed table, 1.57 s. The rows sort here,
-/// on one integer pair per row, cheaper than SQLite's comparisons of its records.
+/// The rows are held, encoded ([`codec`]), and written at the end in key, then time, order:
+/// SQLite adds each row at the end of the table, and a key's rows are one run of rowids, which
+/// the part's key directory records. A lookup of a key as of a time finds the run in the
+/// directory and reads it from its end. A key/time index instead (as the main file's histories
+/// have) cost more than the table: built after the rows (SQLite sorting them in runs of its
+/// page cache's size and merging the runs), 4.27M rows of the reference example's history
+/// took 0.90 s to insert and 1.94 s to index; inserted in index order into a table with the
+/// index, 1.57 s; without it, as now, about 0.9 s. The rows sort here, on one integer pair per
+/// row, cheaper than SQLite's comparisons of its records.
 ///
 /// A writer holds at most its share of [`HELD_BYTES`] (or [`PartWriter::with_held_limit`]):
 /// beyond that it writes what it holds as a part of its own, and the rows after go into the
@@ -230,7 +243,7 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Writes the rows held, indexes them, closes each part and syncs it to disk. The parts,
+    /// Writes the rows held and their key directory, closes each part and syncs it to disk. The parts,
     /// in the order written, are then ready to be committed.
     pub fn finish(mut self) -> Result<Vec<PartFile>, StoreError> {
         if self.current.is_some() || self.held.len() > 0 {
@@ -263,8 +276,33 @@ impl PartWriter {
                 (file, bulk)
             }
         };
+        // The rows get rowids 1, 2, 3... in the order inserted (SQLite gives a row one more
+        // than the table's largest): the directory records each key's first and last.
         let count = self.held.len();
-        bulk.append_encoded(count, self.held.sorted()).map_err(|failure| file.failed(failure.0))?;
+        let keys = self.schema.key_indexes();
+        let fields = keys.last().map_or(0, |&k| k + 1);
+        let mut directory: Vec<Row> = Vec::new();
+        let (mut rowid, mut previous) = (0i64, None);
+        let rows = self.held.sorted().map(|(key, row)| {
+            rowid += 1;
+            match directory.last_mut() {
+                Some(entry) if previous == Some(key) => {
+                    *entry.last_mut().expect("first and last") = Value::Int(rowid)
+                }
+                _ => {
+                    previous = Some(key);
+                    let values = codec::decode_first(row, fields).unwrap_or_default();
+                    let mut entry: Row =
+                        keys.iter().map(|&k| values.get(k).cloned().unwrap_or(Value::Null)).collect();
+                    entry.extend([Value::Int(rowid), Value::Int(rowid)]);
+                    directory.push(entry);
+                }
+            }
+            row
+        });
+        bulk.append_encoded(count, rows).map_err(|failure| file.failed(failure.0))?;
+        let insert = insert_statements(KEY_DIRECTORY, &key_directory_schema(&self.schema));
+        bulk.insert_rows(&insert, &directory).map_err(|failure| file.failed(failure.0))?;
         bulk.finish(&[]).map_err(|failure| file.failed(failure.0))?;
         // Durable before the catalog names it (it is written without a journal or syncs).
         std::fs::File::open(&file.path)
@@ -276,8 +314,7 @@ impl PartWriter {
     }
 }
 
-/// Rows held by a [`PartWriter`], to be written in the order of the part's index (key, then
-/// time).
+/// Rows held by a [`PartWriter`], to be written in key, then time, order.
 ///
 /// Each row's values are encoded ([`codec`]) one after another in blocks of [`BLOCK_BYTES`],
 /// with one [`Held`] entry per row: its key as a number, its time, and where its encoding is.
@@ -507,9 +544,10 @@ struct Merge<'a> {
 }
 
 impl<'a> Iterator for Merge<'a> {
-    type Item = &'a [u8];
+    /// A row's key number and encoding.
+    type Item = (u64, &'a [u8]);
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<(u64, &'a [u8])> {
         let mut next = self.heap.peek_mut()?;
         let Reverse((entry, block, place)) = *next;
         if place + 1 < self.ends[block] {
@@ -517,7 +555,7 @@ impl<'a> Iterator for Merge<'a> {
         } else {
             PeekMut::pop(next);
         }
-        Some(&self.blocks[block][entry.at as usize..][..entry.len as usize])
+        Some((entry.key, &self.blocks[block][entry.at as usize..][..entry.len as usize]))
     }
 }
 
@@ -646,7 +684,7 @@ mod tests {
                 held.push(row);
             }
             proptest::prop_assert_eq!(held.exact, rows.iter().all(|row| exact_key(&row[0]).is_some()));
-            let got: Vec<Row> = held.sorted().map(|bytes| codec::decode_first(bytes, 2).unwrap()).collect();
+            let got: Vec<Row> = held.sorted().map(|(_, bytes)| codec::decode_first(bytes, 2).unwrap()).collect();
             proptest::prop_assert!(got.is_sorted(), "{got:?}");
             let (mut got, mut rows) = (got, rows);
             got.sort();
@@ -675,7 +713,7 @@ mod tests {
             for row in &rows {
                 held.push(row);
             }
-            let got: Vec<Row> = held.sorted().map(|bytes| codec::decode_first(bytes, 4).unwrap()).collect();
+            let got: Vec<Row> = held.sorted().map(|(_, bytes)| codec::decode_first(bytes, 4).unwrap()).collect();
             let index_key = |row: &Row| (row[1].clone(), row[3].clone(), row[2].clone());
             let keys: Vec<_> = got.iter().map(index_key).collect();
             proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
@@ -687,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_part_has_large_pages_and_its_rows_indexed() {
+    fn a_finished_part_has_large_pages_and_a_key_directory_its_lookups_search() {
         let dir = tempfile::tempdir().unwrap();
         let schema = key_and_time();
         let part = PartFile::new(dir.path(), "Spent", 1, 0);
@@ -698,23 +736,43 @@ mod tests {
         writer.finish().unwrap();
         // The page size only takes if set before the table is created: read it back.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (page_size, rows, plan) = runtime.block_on(async {
+        let (page_size, rows, directory, plan) = runtime.block_on(async {
             let pool = open_for_reading(&dir.path().join(part.file())).await.unwrap();
             let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
             let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Spent").fetch_one(&pool).await.unwrap();
-            let plan: Vec<String> =
-                sqlx::query("EXPLAIN QUERY PLAN SELECT * FROM Spent WHERE id = 'k3' AND at <= 9")
+            let directory: Vec<(String, i64, i64)> =
+                sqlx::query_as("SELECT id, _volga_first, _volga_last FROM _volga_keys ORDER BY id")
                     .fetch_all(&pool)
                     .await
-                    .unwrap()
-                    .iter()
-                    .map(|row| sqlx::Row::get(row, "detail"))
-                    .collect();
-            (page_size, rows, plan)
+                    .unwrap();
+            let [_, as_of] = super::super::cold::as_of_statements_for_tests("Spent", &schema);
+            let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {as_of}")))
+                .bind("k3")
+                .bind(9)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| sqlx::Row::get(row, "detail"))
+                .collect();
+            (page_size, rows, directory, plan)
         });
         assert_eq!(page_size, 16384);
         assert_eq!(rows, 5000);
-        assert!(plan.iter().any(|step| step.contains("_volga_Spent_key_time")), "{plan:?}");
+        // Keys in order, each a run of rowids: k0 and k1 have 715 rows (5000 = 7 * 714 + 2).
+        let mut first = 1;
+        for (k, (id, from, to)) in directory.iter().enumerate() {
+            let count = if k < 2 { 715 } else { 714 };
+            assert_eq!((id.as_str(), *from, *to), (format!("k{k}").as_str(), first, first + count - 1));
+            first += count;
+        }
+        assert_eq!(directory.len(), 7);
+        // A lookup finds the key in the directory's index and reads its rows by rowid.
+        assert!(plan.iter().any(|step| step.contains("_volga_keys_key")), "{plan:?}");
+        assert!(
+            plan.iter().any(|step| step.contains("INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
+            "{plan:?}"
+        );
     }
 
     #[test]

@@ -400,6 +400,19 @@ impl Bulk {
         inserted
     }
 
+    /// Inserts `rows` with `insert` (another table's, in the same file and transaction).
+    pub(super) fn insert_rows(&mut self, insert: &InsertSql, rows: &[Row]) -> Result<(), SqliteFailure> {
+        if let Some(row) = rows.iter().find(|row| row.len() != insert.width) {
+            return Err(SqliteFailure(format!("a row of {} values for {} fields", row.len(), insert.width)));
+        }
+        // SAFETY: the connection is open and ours; the statements are finalized (dropped)
+        // before this returns, so nothing stays bound to the rows.
+        unsafe {
+            let statements = Inserts::prepare(self.db.as_ptr(), insert, rows.len())?;
+            statements.insert_all(rows)
+        }
+    }
+
     /// Commits the rows, runs `after` (an index build), and closes the connection.
     pub(super) fn finish(mut self, after: &[&str]) -> Result<(), SqliteFailure> {
         self.insert = None;
