@@ -476,7 +476,7 @@ impl HeldRows {
         for (place, (_, number)) in keys.iter().enumerate() {
             rank[*number as usize] = place as u64;
         }
-        let mut rewritten = Vec::new();
+        let (mut rewritten, mut scratch) = (Vec::new(), Vec::new());
         for (b, block) in self.blocks.iter_mut().enumerate() {
             let end = self.firsts.get(b + 1).copied().unwrap_or(self.entries.len());
             let entries = &mut self.entries[self.firsts[b]..end];
@@ -485,7 +485,13 @@ impl HeldRows {
                     entry.key = rank[entry.key as usize];
                 }
             }
-            entries.sort_unstable();
+            // Rows usually come in time order (a window's output): then the entries are in
+            // (time, place) order already, and a stable sort on the key alone orders them.
+            if entries.is_sorted_by_key(|e| (e.time, e.at)) {
+                radix_sort_by_key(entries, &mut scratch);
+            } else {
+                entries.sort_unstable();
+            }
             rewritten.clear();
             rewritten.reserve(block.len());
             for entry in entries.iter_mut() {
@@ -515,6 +521,45 @@ impl HeldRows {
         self.firsts.clear();
         self.held = 0;
         self.entries.clear();
+    }
+}
+
+/// Sorts `entries` by key, keeping the order of entries with equal keys: a least significant
+/// digit radix sort, a byte a pass, skipping the bytes every key shares (most of them: a key
+/// that is a short string has zeros after it, a rank is small). Over a block of the reference
+/// example's history, about a third of the time of a comparison sort.
+fn radix_sort_by_key(entries: &mut [Held], scratch: &mut Vec<Held>) {
+    let mut counts = [[0usize; 256]; 8];
+    for entry in entries.iter() {
+        for (byte, count) in entry.key.to_le_bytes().iter().zip(counts.iter_mut()) {
+            count[*byte as usize] += 1;
+        }
+    }
+    scratch.clear();
+    scratch.extend_from_slice(entries);
+    let (mut from, mut to): (&mut [Held], &mut [Held]) = (scratch.as_mut_slice(), entries);
+    let mut in_entries = false;
+    for (pass, count) in counts.iter().enumerate() {
+        if count.iter().any(|&n| n == from.len()) {
+            continue;
+        }
+        let mut next = [0usize; 256];
+        let mut sum = 0;
+        for (slot, &n) in next.iter_mut().zip(count) {
+            *slot = sum;
+            sum += n;
+        }
+        for entry in from.iter() {
+            let byte = (entry.key >> (pass * 8)) as u8 as usize;
+            to[next[byte]] = *entry;
+            next[byte] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+        in_entries = !in_entries;
+    }
+    // After an odd number of passes the sorted entries are in `entries`; else in `scratch`.
+    if !in_entries {
+        to.copy_from_slice(from);
     }
 }
 
@@ -690,6 +735,23 @@ mod tests {
             got.sort();
             rows.sort();
             proptest::prop_assert_eq!(got, rows);
+        }
+
+        #[test]
+        fn a_radix_sort_of_entries_in_time_order_orders_them_as_a_full_sort_does(
+            keys in proptest::collection::vec(proptest::prop_oneof![0u64..4, 0u64..70_000, proptest::num::u64::ANY], 0..300),
+        ) {
+            // Entries in (time, place) order, as rows coming in time order are held.
+            let entries: Vec<Held> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &key)| Held { key, time: i as u64 / 3, at: i as u32, len: 1 })
+                .collect();
+            let mut sorted = entries.clone();
+            sorted.sort_unstable();
+            let mut radix = entries;
+            radix_sort_by_key(&mut radix, &mut Vec::new());
+            proptest::prop_assert_eq!(radix, sorted);
         }
 
         #[test]
