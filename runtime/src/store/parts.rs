@@ -540,7 +540,7 @@ fn radix_sort_by_key(entries: &mut [Held], scratch: &mut Vec<Held>) {
     let (mut from, mut to): (&mut [Held], &mut [Held]) = (scratch.as_mut_slice(), entries);
     let mut in_entries = false;
     for (pass, count) in counts.iter().enumerate() {
-        if count.iter().any(|&n| n == from.len()) {
+        if count.contains(&from.len()) {
             continue;
         }
         let mut next = [0usize; 256];
