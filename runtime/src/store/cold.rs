@@ -748,15 +748,25 @@ fn as_of_statements(name: &str, schema: &Schema) -> [String; 2] {
         key_match("t"),
         key_match("m"),
     );
-    // The key's rows are rowids `first..=last`, in time order: the latest time `<=` the one
-    // asked is that of the last such row, found from the end of the range.
+    // A stretch of a key's rows is rowids `first..=last`, in time order, and holds all of the
+    // key's rows at each time it holds: the stretch from the latest time `<=` the one asked,
+    // then in it the last such time, then its rows. The binds are numbered (the keys, then the
+    // time), and the time found once: `LIMIT` keeps the subqueries from being folded into the
+    // outer one, which would search again for each of its rows.
+    let time = format!("?{}", schema.key_names().len() + 1);
+    let keys: String = schema
+        .key_names()
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!(" AND d.{} = ?{}", quote(k), i + 1))
+        .collect();
     let directory = format!(
-        "SELECT {} FROM \"{KEY_DIRECTORY}\" AS d, {table} AS t \
-         WHERE 1{} AND t.rowid BETWEEN d._volga_first AND d._volga_last AND t.{ts} = \
-         (SELECT m.{ts} FROM {table} AS m WHERE m.rowid BETWEEN d._volga_first AND d._volga_last \
-          AND m.{ts} <= ? ORDER BY m.rowid DESC LIMIT 1)",
+        "SELECT {} FROM (SELECT s.a, s.b, (SELECT m.{ts} FROM {table} AS m \
+           WHERE m.rowid BETWEEN s.a AND s.b AND m.{ts} <= {time} ORDER BY m.rowid DESC LIMIT 1) AS at \
+         FROM (SELECT d._volga_first AS a, d._volga_last AS b FROM \"{KEY_DIRECTORY}\" AS d \
+           WHERE 1{keys} AND d._volga_from <= {time} ORDER BY d._volga_from DESC LIMIT 1) AS s LIMIT 1) AS r, \
+         {table} AS t WHERE t.rowid BETWEEN r.a AND r.b AND t.{ts} = r.at",
         columns.join(", "),
-        key_match("d"),
     );
     [indexed, directory]
 }
@@ -767,35 +777,38 @@ pub(super) fn as_of_statements_for_tests(name: &str, schema: &Schema) -> [String
     as_of_statements(name, schema)
 }
 
-/// The key directory of a history part: per key, the first and last rowid of its rows (a
-/// part's rows are in key, then time, order: see [`super::PartWriter`]).
+/// The key directory of a history part: a part's rows are in key, then time, order (see
+/// [`super::PartWriter`]), and the directory has a row per stretch of up to
+/// [`KEY_DIRECTORY_STRETCH`] rows of a key (more if its last time has more): the key, the
+/// stretch's first time, and its first and last rowid. A stretch holds every row of its key at
+/// each time it holds.
 pub(super) const KEY_DIRECTORY: &str = "_volga_keys";
 
+/// The rows of a stretch of a key's rows in a part's key directory, at most (but for ties): a
+/// point-in-time lookup reads at most two stretches' worth of rows.
+pub(super) const KEY_DIRECTORY_STRETCH: usize = 64;
+
 /// The columns of a part's key directory for histories of `schema`: the key fields, then the
-/// first and last rowid of the key's rows.
+/// stretch's first time, first rowid and last rowid.
 pub(super) fn key_directory_schema(schema: &Schema) -> Schema {
-    let rowid = |name: &str| Field {
+    let int = |name: &str| Field {
         name: name.into(),
         ty: FieldType::required(ScalarType::Int),
         key: false,
         timestamp: false,
     };
     let mut fields: Vec<Field> = schema.fields.iter().filter(|f| f.key).cloned().collect();
-    fields.extend([rowid("_volga_first"), rowid("_volga_last")]);
+    fields.extend([int("_volga_from"), int("_volga_first"), int("_volga_last")]);
     Schema { fields }
 }
 
 /// The statements creating a part's key directory for histories of `schema`
-/// ([`key_directory_schema`]), and its index on the key fields.
+/// ([`key_directory_schema`]), and its index on the key fields and first time.
 pub(super) fn key_directory_statements(schema: &Schema) -> [String; 2] {
-    let keys: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
+    let mut keys: Vec<String> = schema.key_names().iter().map(|k| quote(k)).collect();
+    keys.push("\"_volga_from\"".into());
     let table = create_table_statement(KEY_DIRECTORY, &key_directory_schema(schema));
-    let index = if keys.is_empty() {
-        // No key: the directory's one row covers the part.
-        "SELECT 1".to_string()
-    } else {
-        format!("CREATE INDEX \"{KEY_DIRECTORY}_key\" ON \"{KEY_DIRECTORY}\" ({})", keys.join(", "))
-    };
+    let index = format!("CREATE INDEX \"{KEY_DIRECTORY}_key\" ON \"{KEY_DIRECTORY}\" ({})", keys.join(", "));
     [table, index]
 }
 
@@ -1217,6 +1230,30 @@ mod tests {
             assert_eq!(as_of("a", 1).await, Some(counted("a", 1, 10)));
             assert_eq!(as_of("a", 0).await, None);
             assert_eq!(as_of("b", 5).await, Some(counted("b", 2, 20)));
+        });
+    }
+
+    #[test]
+    fn a_lookup_in_a_part_finds_the_latest_rows_of_a_key_across_its_directory_stretches() {
+        with_store(async |store| {
+            let schema = every_kind();
+            // Two keys of hundreds of rows each (many directory stretches), several rows at a
+            // time, times and values in no order.
+            let rows: Vec<Row> = (0..900)
+                .map(|i: i64| counted(if i % 3 == 0 { "b" } else { "a" }, (i * 7919) % 173, (i * 31) % 97))
+                .collect();
+            let meta = write_parts(&store, "Stretched", &schema, std::slice::from_ref(&rows)).await;
+            for key in ["a", "b", "c"] {
+                for time in -1..175 {
+                    let expected = rows
+                        .iter()
+                        .filter(|row| row[0] == Value::str(key) && row[1] <= Value::Int(time))
+                        .max_by(|a, b| a[1].cmp(&b[1]).then_with(|| a.cmp(b)))
+                        .cloned();
+                    let got = store.as_of(&meta, &[Value::str(key)], time).await.unwrap();
+                    assert_eq!(got, expected, "{key} at {time}");
+                }
+            }
         });
     }
 

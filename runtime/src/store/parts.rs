@@ -37,8 +37,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use super::codec;
 use super::cold::{
-    KEY_DIRECTORY, StoreError, create_table_statement, insert_statements, key_directory_schema,
-    key_directory_statements,
+    KEY_DIRECTORY, KEY_DIRECTORY_STRETCH, StoreError, create_table_statement, insert_statements,
+    key_directory_schema, key_directory_statements,
 };
 use super::sqlite_insert::Bulk;
 use crate::schema::Schema;
@@ -277,24 +277,30 @@ impl PartWriter {
             }
         };
         // The rows get rowids 1, 2, 3... in the order inserted (SQLite gives a row one more
-        // than the table's largest): the directory records each key's first and last.
+        // than the table's largest): the directory records each stretch of a key's rows (see
+        // `KEY_DIRECTORY`), from its first time, first and last rowid.
         let count = self.held.len();
         let keys = self.schema.key_indexes();
         let fields = keys.last().map_or(0, |&k| k + 1);
         let mut directory: Vec<Row> = Vec::new();
-        let (mut rowid, mut previous) = (0i64, None);
-        let rows = self.held.sorted().map(|(key, row)| {
+        let (mut rowid, mut previous, mut stretch) = (0i64, None, 0usize);
+        let rows = self.held.sorted().map(|(key, time, row)| {
             rowid += 1;
+            let time = (time ^ (1 << 63)) as i64;
+            let same_key = previous.is_some_and(|(k, _)| k == key);
+            let same_time = previous == Some((key, time));
+            previous = Some((key, time));
             match directory.last_mut() {
-                Some(entry) if previous == Some(key) => {
-                    *entry.last_mut().expect("first and last") = Value::Int(rowid)
+                Some(entry) if same_key && (stretch < KEY_DIRECTORY_STRETCH || same_time) => {
+                    stretch += 1;
+                    *entry.last_mut().expect("a stretch's rowids") = Value::Int(rowid);
                 }
                 _ => {
-                    previous = Some(key);
+                    stretch = 1;
                     let values = codec::decode_first(row, fields).unwrap_or_default();
                     let mut entry: Row =
                         keys.iter().map(|&k| values.get(k).cloned().unwrap_or(Value::Null)).collect();
-                    entry.extend([Value::Int(rowid), Value::Int(rowid)]);
+                    entry.extend([Value::Int(time), Value::Int(rowid), Value::Int(rowid)]);
                     directory.push(entry);
                 }
             }
@@ -589,10 +595,10 @@ struct Merge<'a> {
 }
 
 impl<'a> Iterator for Merge<'a> {
-    /// A row's key number and encoding.
-    type Item = (u64, &'a [u8]);
+    /// A row's key number, time (sign bit flipped) and encoding.
+    type Item = (u64, u64, &'a [u8]);
 
-    fn next(&mut self) -> Option<(u64, &'a [u8])> {
+    fn next(&mut self) -> Option<(u64, u64, &'a [u8])> {
         let mut next = self.heap.peek_mut()?;
         let Reverse((entry, block, place)) = *next;
         if place + 1 < self.ends[block] {
@@ -600,7 +606,7 @@ impl<'a> Iterator for Merge<'a> {
         } else {
             PeekMut::pop(next);
         }
-        Some((entry.key, &self.blocks[block][entry.at as usize..][..entry.len as usize]))
+        Some((entry.key, entry.time, &self.blocks[block][entry.at as usize..][..entry.len as usize]))
     }
 }
 
@@ -729,7 +735,7 @@ mod tests {
                 held.push(row);
             }
             proptest::prop_assert_eq!(held.exact, rows.iter().all(|row| exact_key(&row[0]).is_some()));
-            let got: Vec<Row> = held.sorted().map(|(_, bytes)| codec::decode_first(bytes, 2).unwrap()).collect();
+            let got: Vec<Row> = held.sorted().map(|(_, _, bytes)| codec::decode_first(bytes, 2).unwrap()).collect();
             proptest::prop_assert!(got.is_sorted(), "{got:?}");
             let (mut got, mut rows) = (got, rows);
             got.sort();
@@ -775,7 +781,7 @@ mod tests {
             for row in &rows {
                 held.push(row);
             }
-            let got: Vec<Row> = held.sorted().map(|(_, bytes)| codec::decode_first(bytes, 4).unwrap()).collect();
+            let got: Vec<Row> = held.sorted().map(|(_, _, bytes)| codec::decode_first(bytes, 4).unwrap()).collect();
             let index_key = |row: &Row| (row[1].clone(), row[3].clone(), row[2].clone());
             let keys: Vec<_> = got.iter().map(index_key).collect();
             proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
@@ -792,21 +798,28 @@ mod tests {
         let schema = key_and_time();
         let part = PartFile::new(dir.path(), "Spent", 1, 0);
         let mut writer = part.create(&schema, 1).unwrap();
+        // Seven keys, each with three rows at each of its times: a stretch of 64 rows ends
+        // inside a time, and takes the rest of that time's rows.
         let rows: Vec<Row> =
-            (0..5000).map(|i| vec![Value::str(&format!("k{}", i % 7)), Value::Int(i)]).collect();
+            (0..5000).map(|i| vec![Value::str(&format!("k{}", i % 7)), Value::Int(i / 21)]).collect();
         writer.append(&rows).unwrap();
         writer.finish().unwrap();
         // The page size only takes if set before the table is created: read it back.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (page_size, rows, directory, plan) = runtime.block_on(async {
+        let (page_size, stored, directory, plan) = runtime.block_on(async {
             let pool = open_for_reading(&dir.path().join(part.file())).await.unwrap();
             let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
-            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Spent").fetch_one(&pool).await.unwrap();
-            let directory: Vec<(String, i64, i64)> =
-                sqlx::query_as("SELECT id, _volga_first, _volga_last FROM _volga_keys ORDER BY id")
+            let stored: Vec<(i64, String, i64)> =
+                sqlx::query_as("SELECT rowid, id, at FROM Spent ORDER BY rowid")
                     .fetch_all(&pool)
                     .await
                     .unwrap();
+            let directory: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                "SELECT id, _volga_from, _volga_first, _volga_last FROM _volga_keys ORDER BY id, _volga_from",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
             let [_, as_of] = super::super::cold::as_of_statements_for_tests("Spent", &schema);
             let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {as_of}")))
                 .bind("k3")
@@ -817,19 +830,28 @@ mod tests {
                 .iter()
                 .map(|row| sqlx::Row::get(row, "detail"))
                 .collect();
-            (page_size, rows, directory, plan)
+            (page_size, stored, directory, plan)
         });
         assert_eq!(page_size, 16384);
-        assert_eq!(rows, 5000);
-        // Keys in order, each a run of rowids: k0 and k1 have 715 rows (5000 = 7 * 714 + 2).
-        let mut first = 1;
-        for (k, (id, from, to)) in directory.iter().enumerate() {
-            let count = if k < 2 { 715 } else { 714 };
-            assert_eq!((id.as_str(), *from, *to), (format!("k{k}").as_str(), first, first + count - 1));
-            first += count;
+        assert_eq!(stored.len(), 5000);
+        // The stretches cover the rows in order, each of one key, from its first row's time;
+        // each but a key's last has 64 rows or more, and no time of a key is in two of them.
+        let mut next = 1;
+        for (i, (id, from, first, last)) in directory.iter().enumerate() {
+            assert_eq!(*first, next, "{directory:?}");
+            let rows = &stored[(*first - 1) as usize..*last as usize];
+            assert!(rows.iter().all(|(_, key, _)| key == id));
+            assert_eq!(rows[0].2, *from);
+            let key_goes_on = directory.get(i + 1).is_some_and(|(next_id, ..)| next_id == id);
+            if key_goes_on {
+                assert!(rows.len() >= 64, "{i}: {} rows", rows.len());
+                assert!(stored[*last as usize].2 > rows[rows.len() - 1].2, "a time split at {last}");
+            }
+            next = last + 1;
         }
-        assert_eq!(directory.len(), 7);
-        // A lookup finds the key in the directory's index and reads its rows by rowid.
+        assert_eq!(next, 5001);
+        assert!(directory.iter().any(|(_, _, first, last)| last - first + 1 > 64), "a stretch took a tie");
+        // A lookup finds the stretch in the directory's index and reads its rows by rowid.
         assert!(plan.iter().any(|step| step.contains("_volga_keys_key")), "{plan:?}");
         assert!(
             plan.iter().any(|step| step.contains("INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
