@@ -69,7 +69,7 @@ pub struct OfflineOptions {
     pub native_filters: HashMap<u32, NativeFilter>,
     /// Where the job's windows report the rows they hold (read it after the job for the peak).
     pub state_rows: Arc<StateRows>,
-    /// The most the job holds of the histories it writes, in bytes, to write them in index
+    /// The most the job holds of the histories it writes, in bytes, to write them in key
     /// order (see `store::PartWriter`); `None` for the config's.
     pub history_buffer: Option<usize>,
 }
@@ -629,7 +629,7 @@ struct PartWrites {
 }
 
 /// A worker's part of each target's history: its rows taken as they come (by the target's
-/// aggregation or its sink), then written out and indexed by the worker once its dataflow is
+/// aggregation or its sink), then written out in key order by the worker once its dataflow is
 /// done (see `store::PartWriter`).
 struct WorkerParts {
     writers: Vec<PartWriter>,
@@ -659,7 +659,7 @@ impl WorkerParts {
         Ok(())
     }
 
-    /// Writes out, indexes and syncs the parts: they are ready to be committed.
+    /// Writes out and syncs the parts: they are ready to be committed.
     fn finish(self) -> Result<PartWrites, StoreError> {
         let started = Instant::now();
         let files = self.writers.into_iter().map(PartWriter::finish).collect::<Result<_, _>>()?;
@@ -668,8 +668,9 @@ impl WorkerParts {
 }
 
 /// The cold store's side of an offline job: each target's history is written in one part per
-/// worker (see `store::parts`), by that worker as the rows come, and indexed by it once the
-/// dataflow is done; then the parts are committed here.
+/// worker (see `store::parts`, more when a worker holds more than its share), held by that
+/// worker as the rows come and written by it once the dataflow is done; then the parts are
+/// committed here.
 struct HistoryWriters {
     runtime: tokio::runtime::Runtime,
     store: ColdStore,

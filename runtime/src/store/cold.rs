@@ -734,7 +734,7 @@ struct HistorySource {
 /// fields' values, then the time): in a table with a key/time index (binds: the key twice),
 /// and in a part with a key directory. Both answer the key's rows at its latest time `<=` the
 /// time given.
-fn as_of_statements(name: &str, schema: &Schema) -> [String; 2] {
+pub(super) fn as_of_statements(name: &str, schema: &Schema) -> [String; 2] {
     let ts = quote(schema.timestamp_name());
     let table = quote(name);
     let columns: Vec<String> = schema.fields.iter().map(|f| format!("t.{}", quote(&f.name))).collect();
@@ -769,12 +769,6 @@ fn as_of_statements(name: &str, schema: &Schema) -> [String; 2] {
         columns.join(", "),
     );
     [indexed, directory]
-}
-
-/// [`as_of_statements`], for the parts' tests.
-#[cfg(test)]
-pub(super) fn as_of_statements_for_tests(name: &str, schema: &Schema) -> [String; 2] {
-    as_of_statements(name, schema)
 }
 
 /// The key directory of a history part: a part's rows are in key, then time, order (see

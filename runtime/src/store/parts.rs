@@ -28,6 +28,7 @@ use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -441,14 +442,18 @@ impl HeldRows {
         number
     }
 
+    /// The places in `entries` of block `b`'s rows.
+    fn block_entries(&self, b: usize) -> Range<usize> {
+        block_entries(&self.firsts, self.entries.len(), b)
+    }
+
     /// Numbers the keys of the rows held so far, each its own number until now: a key that
     /// cannot be has come.
     fn number_keys_held(&mut self) {
         self.exact = false;
         let fields = self.keys.last().map_or(0, |&k| k + 1);
         for b in 0..self.blocks.len() {
-            let end = self.firsts.get(b + 1).copied().unwrap_or(self.entries.len());
-            for e in self.firsts[b]..end {
+            for e in self.block_entries(b) {
                 let Held { at, len, .. } = self.entries[e];
                 let row = &self.blocks[b][at as usize..][..len as usize];
                 let values = codec::decode_first(row, fields).unwrap_or_default();
@@ -468,7 +473,7 @@ impl HeldRows {
         self.entries.len()
     }
 
-    /// The rows' encodings in index order (key, then time; rows of one key and time in the
+    /// The rows' encodings in key, then time, order (rows of one key and time in the
     /// order held).
     fn sorted(&mut self) -> Merge<'_> {
         // Numbered keys' ranks, in place of their numbers.
@@ -483,9 +488,9 @@ impl HeldRows {
             rank[*number as usize] = place as u64;
         }
         let (mut rewritten, mut scratch) = (Vec::new(), Vec::new());
-        for (b, block) in self.blocks.iter_mut().enumerate() {
-            let end = self.firsts.get(b + 1).copied().unwrap_or(self.entries.len());
-            let entries = &mut self.entries[self.firsts[b]..end];
+        for b in 0..self.blocks.len() {
+            let (range, block) = (self.block_entries(b), &mut self.blocks[b]);
+            let entries = &mut self.entries[range];
             if !self.exact {
                 for entry in entries.iter_mut() {
                     entry.key = rank[entry.key as usize];
@@ -507,16 +512,14 @@ impl HeldRows {
             }
             std::mem::swap(block, &mut rewritten);
         }
-        let mut merge =
-            Merge { blocks: &self.blocks, entries: &self.entries, ends: Vec::new(), heap: BinaryHeap::new() };
-        for (b, &first) in self.firsts.iter().enumerate() {
-            let end = self.firsts.get(b + 1).copied().unwrap_or(self.entries.len());
-            merge.ends.push(end);
-            if first < end {
-                merge.heap.push(Reverse((self.entries[first], b, first)));
-            }
-        }
-        merge
+        // Every block holds a row at least: each block's first row starts the merge.
+        let heap = self
+            .firsts
+            .iter()
+            .enumerate()
+            .map(|(b, &first)| Reverse((self.entries[first], b, first)))
+            .collect();
+        Merge { blocks: &self.blocks, entries: &self.entries, firsts: &self.firsts, heap }
     }
 
     fn clear(&mut self) {
@@ -584,12 +587,18 @@ fn exact_key(value: &Value) -> Option<u64> {
     }
 }
 
-/// Held rows' encodings in index order: the sorted blocks merged.
+/// The places in `entries` (`len` of them) of block `b`'s rows, the blocks' first places
+/// being `firsts`.
+fn block_entries(firsts: &[usize], len: usize, b: usize) -> Range<usize> {
+    firsts[b]..firsts.get(b + 1).copied().unwrap_or(len)
+}
+
+/// Held rows' encodings in key, then time, order: the sorted blocks merged.
 struct Merge<'a> {
     blocks: &'a [Vec<u8>],
     entries: &'a [Held],
-    /// Where each block's entries end.
-    ends: Vec<usize>,
+    /// Where each block's entries begin.
+    firsts: &'a [usize],
     /// Each block's next row: its entry, its block, and the entry's place.
     heap: BinaryHeap<Reverse<(Held, usize, usize)>>,
 }
@@ -601,7 +610,7 @@ impl<'a> Iterator for Merge<'a> {
     fn next(&mut self) -> Option<(u64, u64, &'a [u8])> {
         let mut next = self.heap.peek_mut()?;
         let Reverse((entry, block, place)) = *next;
-        if place + 1 < self.ends[block] {
+        if place + 1 < block_entries(self.firsts, self.entries.len(), block).end {
             *next = Reverse((self.entries[place + 1], block, place + 1));
         } else {
             PeekMut::pop(next);
@@ -653,6 +662,24 @@ mod tests {
                 field("n", ScalarType::Int, true, false),
             ],
         }
+    }
+
+    /// `rows` held in blocks of `block_bytes`, then read back in key, then time, order; and
+    /// whether every key was its own number.
+    fn held_in_order(schema: &Schema, rows: &[Row], block_bytes: usize) -> (bool, Vec<Row>) {
+        let mut held = HeldRows::new(schema, block_bytes);
+        for row in rows {
+            held.push(row);
+        }
+        let exact = held.exact;
+        let width = schema.fields.len();
+        (exact, held.sorted().map(|(_, _, bytes)| codec::decode_first(bytes, width).unwrap()).collect())
+    }
+
+    /// `rows` sorted, to compare as multisets.
+    fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+        rows.sort();
+        rows
     }
 
     /// Strings from a two-letter alphabet, up to 10 bytes: many share their first 7 bytes.
@@ -714,11 +741,7 @@ mod tests {
                 let keys: Vec<_> = part.iter().map(index_key).collect();
                 proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
             }
-            let mut got: Vec<Row> = parts.into_iter().flatten().collect();
-            let mut rows = rows;
-            got.sort();
-            rows.sort();
-            proptest::prop_assert_eq!(got, rows);
+            proptest::prop_assert_eq!(sorted(parts.into_iter().flatten().collect()), sorted(rows));
         }
 
         #[test]
@@ -730,17 +753,10 @@ mod tests {
             // held so far numbered, wherever it comes.
             let schema = key_and_time();
             let rows: Vec<Row> = rows.into_iter().map(|(id, at)| vec![Value::str(&id), Value::Int(at)]).collect();
-            let mut held = HeldRows::new(&schema, block_bytes);
-            for row in &rows {
-                held.push(row);
-            }
-            proptest::prop_assert_eq!(held.exact, rows.iter().all(|row| exact_key(&row[0]).is_some()));
-            let got: Vec<Row> = held.sorted().map(|(_, _, bytes)| codec::decode_first(bytes, 2).unwrap()).collect();
+            let (exact, got) = held_in_order(&schema, &rows, block_bytes);
+            proptest::prop_assert_eq!(exact, rows.iter().all(|row| exact_key(&row[0]).is_some()));
             proptest::prop_assert!(got.is_sorted(), "{got:?}");
-            let (mut got, mut rows) = (got, rows);
-            got.sort();
-            rows.sort();
-            proptest::prop_assert_eq!(got, rows);
+            proptest::prop_assert_eq!(sorted(got), sorted(rows));
         }
 
         #[test]
@@ -777,18 +793,11 @@ mod tests {
                 .into_iter()
                 .map(|(name, n, at, v)| vec![Value::Int(v), Value::str(&name), Value::Int(at), Value::Int(n)])
                 .collect();
-            let mut held = HeldRows::new(&schema, block_bytes);
-            for row in &rows {
-                held.push(row);
-            }
-            let got: Vec<Row> = held.sorted().map(|(_, _, bytes)| codec::decode_first(bytes, 4).unwrap()).collect();
+            let (_, got) = held_in_order(&schema, &rows, block_bytes);
             let index_key = |row: &Row| (row[1].clone(), row[3].clone(), row[2].clone());
             let keys: Vec<_> = got.iter().map(index_key).collect();
             proptest::prop_assert!(keys.is_sorted(), "{keys:?}");
-            let (mut got, mut rows) = (got, rows);
-            got.sort();
-            rows.sort();
-            proptest::prop_assert_eq!(got, rows);
+            proptest::prop_assert_eq!(sorted(got), sorted(rows));
         }
     }
 
@@ -820,7 +829,7 @@ mod tests {
             .fetch_all(&pool)
             .await
             .unwrap();
-            let [_, as_of] = super::super::cold::as_of_statements_for_tests("Spent", &schema);
+            let [_, as_of] = super::super::cold::as_of_statements("Spent", &schema);
             let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {as_of}")))
                 .bind("k3")
                 .bind(9)
