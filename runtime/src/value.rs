@@ -171,23 +171,30 @@ pub(crate) const PREFETCH_AHEAD: usize = 4;
 /// follows, and rows held for a while (until their time is complete, or their batch is written)
 /// are read after the cache has moved on.
 #[inline]
-#[allow(unsafe_code)]
 pub(crate) fn prefetch_row(row: &Row) {
+    prefetch(row.as_slice());
+}
+
+/// Asks the CPU to bring the bytes of `item` into the cache, for a loop that will read them
+/// soon: a hint, which changes nothing the program sees.
+#[inline]
+#[allow(unsafe_code)]
+pub(crate) fn prefetch<T: ?Sized>(item: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = row.as_ptr().cast::<i8>();
-        let bytes = std::mem::size_of_val(row.as_slice());
+        let start = std::ptr::from_ref(item).cast::<i8>();
+        let bytes = std::mem::size_of_val(item);
         let mut offset = 0;
         while offset < bytes {
             // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
-            // fault; the address is within the row's allocation.
+            // fault; the address is within `item`.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
             offset += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    let _ = item;
 }
 
 /// Formats a float as the shortest string that parses back to the same bits.

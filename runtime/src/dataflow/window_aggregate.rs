@@ -37,7 +37,7 @@ use super::time_buffer::{HeldCapability, TimeBuffer};
 use super::{KeyMap, RowCollection, StateRows, Time, Update, frontier_time, key_hash};
 use crate::aggregate::Accumulator;
 use crate::plan::{AggregatePlan, Window};
-use crate::value::{Row, ScalarType, Value};
+use crate::value::{Row, ScalarType, Value, prefetch};
 
 /// The shape of a windowed aggregation, from the plan.
 #[derive(Clone, Debug)]
@@ -121,6 +121,11 @@ const OUTPUT_BATCH: usize = 1024;
 /// Room past [`OUTPUT_BATCH`] for the changes of the time that fills it (a retraction and a new
 /// row per touched key), so that a batch is rarely grown.
 const OUTPUT_SLACK: usize = 256;
+
+/// How many held rows ahead of the one it applies the operator prefetches the key state of:
+/// rows leave their windows in time order, their keys in no order a cache foresees, and the
+/// queue says which key comes next long before it is due.
+const STATE_AHEAD: usize = 8;
 
 /// Applied input rows kept for output rows: a time's inputs, in the common case.
 const SPARE_ROWS: usize = 16;
@@ -210,9 +215,18 @@ impl WindowGroup {
 /// A key's aggregate values, held inline for up to four aggregates.
 type Aggregates = SmallVec<[Value; 4]>;
 
+/// A key's fields, held inline for keys of up to two fields.
+type KeyFields = SmallVec<[Value; 2]>;
+
+/// A key's accumulators, held inline for up to four aggregates.
+type Accumulators = SmallVec<[Accumulator; 4]>;
+
+/// A key's state, in one place: the key and its accumulators held inline rather than behind
+/// pointers of their own, so that reaching a key's state (once per row entering or leaving a
+/// window, in no order a cache foresees) waits on one miss, not a chain of them.
 struct KeyState {
-    key: Vec<Value>,
-    accumulators: Vec<Accumulator>,
+    key: KeyFields,
+    accumulators: Accumulators,
     /// The time and aggregates of the key's last emitted row (its key fields are `key`).
     current: Option<(Time, Aggregates)>,
     touched_at: Option<Time>,
@@ -322,7 +336,7 @@ impl State {
         if let Some(&id) = self.keys.get(self.scratch.as_slice()) {
             return id;
         }
-        let key = self.scratch.clone();
+        let key: KeyFields = self.scratch.iter().cloned().collect();
         let id = self.states.len() as u32;
         let accumulators = self
             .spec
@@ -334,12 +348,14 @@ impl State {
                 if a.window == Window::Forever { accumulator.never_removing() } else { accumulator }
             })
             .collect();
+        let accumulators: Accumulators = accumulators;
         self.key_bytes += size_of::<KeyState>()
             + size_of::<(Vec<Value>, u32)>()
-            + 2 * key.len() * size_of::<Value>()
-            + self.spec.aggregates.len() * size_of::<Accumulator>();
-        self.states.push(KeyState { key: key.clone(), accumulators, current: None, touched_at: None });
-        self.keys.insert(key, id);
+            + key.len() * size_of::<Value>()
+            + if key.spilled() { key.len() * size_of::<Value>() } else { 0 }
+            + if accumulators.spilled() { accumulators.len() * size_of::<Accumulator>() } else { 0 };
+        self.keys.insert(self.scratch.clone(), id);
+        self.states.push(KeyState { key, accumulators, current: None, touched_at: None });
         id
     }
 
@@ -480,6 +496,9 @@ impl State {
     fn enter_and_leave(&mut self, time: Time) {
         for g in 0..self.groups.len() {
             while self.groups[g].enters.front().is_some_and(|(_, (t, ..))| *t <= time) {
+                if let Some((_, (_, ahead, ..))) = self.groups[g].enters.get(STATE_AHEAD) {
+                    prefetch(&self.states[*ahead as usize]);
+                }
                 let (leave, (_, id, values, diff)) = self.groups[g].enters.pop_front().expect("non-empty");
                 self.groups[g].spilled -= spilled_bytes(&values);
                 self.update(g, id, &values, diff);
@@ -489,6 +508,9 @@ impl State {
                 }
             }
             while self.groups[g].leaves.front().is_some_and(|(t, ..)| *t <= time) {
+                if let Some((_, ahead, ..)) = self.groups[g].leaves.get(STATE_AHEAD) {
+                    prefetch(&self.states[*ahead as usize]);
+                }
                 let (_, id, values, diff) = self.groups[g].leaves.pop_front().expect("non-empty");
                 self.groups[g].spilled -= spilled_bytes(&values);
                 self.update(g, id, &values, -diff);
