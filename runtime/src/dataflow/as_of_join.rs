@@ -17,11 +17,12 @@
 //! row can still be the answer for a future left row, so older ones are discarded.
 
 use differential_dataflow::AsCollection;
+use smallvec::SmallVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::time_buffer::{HeldCapability, TimeBuffer};
-use super::{KeyMap, RowCollection, Time, Update, frontier_time, key_hash};
+use super::{RowCollection, Time, Update, frontier_time, key_hash};
 use crate::plan::JoinHow;
 use crate::value::{Row, Value};
 
@@ -54,9 +55,17 @@ pub trait AsOfJoin<'scope> {
     fn join_as_of(self, right: RowCollection<'scope>, spec: JoinSpec, name: &str) -> RowCollection<'scope>;
 }
 
+/// A right key's fields, held inline in the state's map for keys of up to two fields.
+type JoinKey = SmallVec<[Value; 2]>;
+
+/// The right side's live rows per key. Keys and (in the common case of one live row) rows'
+/// entries are held inline in the map, so a left row's lookup waits on the map's entry and its
+/// match's values, not on a chain of allocations besides.
+type RightState = foldhash::HashMap<JoinKey, Versions>;
+
 /// The live rows of one right key.
 #[derive(Default)]
-struct Versions(Vec<(Row, isize)>);
+struct Versions(SmallVec<[(Row, isize); 1]>);
 
 impl Versions {
     fn apply(&mut self, row: Row, diff: isize) {
@@ -80,20 +89,16 @@ impl Versions {
     fn compact(&mut self, time_field: usize) {
         if self.0.len() > 1 && self.0.iter().all(|(_, count)| *count > 0) {
             let latest = self.current(time_field).cloned();
-            self.0.retain(|(row, _)| Some(row) == latest.as_ref());
+            self.0.retain(|(row, _)| Some(&*row) == latest.as_ref());
         }
     }
 }
 
 /// Applies right updates (whole times at once), then discards versions no longer needed.
-fn apply_right(
-    state: &mut KeyMap<Versions>,
-    spec: &JoinSpec,
-    updates: impl Iterator<Item = (Time, (Row, isize))>,
-) {
-    let mut touched: Vec<Vec<Value>> = Vec::new();
+fn apply_right(state: &mut RightState, spec: &JoinSpec, updates: impl Iterator<Item = (Time, (Row, isize))>) {
+    let mut touched: Vec<JoinKey> = Vec::new();
     for (_, (row, diff)) in updates {
-        let key: Vec<Value> = spec.right_keys.iter().map(|&i| row[i].clone()).collect();
+        let key: JoinKey = spec.right_keys.iter().map(|&i| row[i].clone()).collect();
         state.entry(key.clone()).or_default().apply(row, diff);
         touched.push(key);
     }
@@ -120,7 +125,7 @@ impl<'scope> AsOfJoin<'scope> for RowCollection<'scope> {
             .binary_frontier(right.inner, left_pact, right_pact, &name, move |_, _| {
                 let mut left_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
                 let mut right_pending: TimeBuffer<(Row, isize)> = TimeBuffer::default();
-                let mut state: KeyMap<Versions> = KeyMap::default();
+                let mut state = RightState::default();
                 let mut held = HeldCapability::new();
                 let mut scratch: Vec<Value> = Vec::new();
                 move |(left_in, left_frontier), (right_in, right_frontier), output| {
