@@ -4,8 +4,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 
@@ -62,13 +61,15 @@ impl TableSource for CsvSource {
     ) -> Result<Vec<Row>, ConnectorError> {
         let path = self.path(table);
         let file = file_name(&path);
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let bytes = read_file(&path, threads, MIN_PIECE)
-            .map_err(|e| ConnectorError::Io { file: file.clone(), message: e.to_string() })?;
+        let io_error = |e: std::io::Error| ConnectorError::Io { file: file.clone(), message: e.to_string() };
         let io = |e: csv::Error| ConnectorError::Io { file: file.clone(), message: e.to_string() };
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
+        let handle = File::open(&path).map_err(io_error)?;
+        let len = handle.metadata().map_err(io_error)?.len();
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(true).from_reader(Piece::new(&handle, 0, len, None));
         let headers = reader.headers().map_err(io)?.clone();
-        let body_start = reader.position().byte() as usize;
+        let body_start = reader.position().byte();
+        drop(reader);
         let columns: Vec<usize> = schema
             .fields
             .iter()
@@ -83,26 +84,41 @@ impl TableSource for CsvSource {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let parts = split_lines(&bytes, body_start, threads);
-        let lines = |(start, end): (usize, usize)| count_lines(&bytes[start..end]) + 1;
-        let read = |&(start, end): &(usize, usize), capacity: usize| -> Result<Vec<Row>, ConnectorError> {
-            let part = &bytes[start..end];
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let parts = split_lines(&handle, body_start, len, threads, MIN_PART).map_err(io_error)?;
+        let line_length = mean_line_length(&handle, body_start, len).map_err(io_error)?;
+        let lines =
+            |(start, end): (u64, u64)| line_length.map_or(0, |l| ((end - start) as f64 / l * 1.05) as usize);
+        // Set by a part's reader that meets a quote: a quoted field may hold a line end, and so
+        // may cross from one part into the next; the file is then read again as one part.
+        let quoted = AtomicBool::new(false);
+        let read = |&(start, end): &(u64, u64),
+                    capacity: usize,
+                    quoted: Option<&AtomicBool>|
+         -> Result<Vec<Row>, ConnectorError> {
             // Flexible, so that record lengths are checked against the header here rather than
             // against the first record of the part.
-            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(part);
-            // Sized from line counts: growing by doubling copied each part's rows about twice
-            // over, into memory the kernel had to zero first.
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .buffer_capacity(READ_BUFFER)
+                .from_reader(Piece::new(&handle, start, end, quoted));
+            // Sized from the file's mean line length: growing by doubling copied each part's
+            // rows about twice over, into memory the kernel had to zero first.
             let filtering = |message| ConnectorError::Filter { file: file.clone(), message };
             let mut rows = Kept::new(Vec::with_capacity(capacity), filter).map_err(filtering)?;
             let mut record = csv::StringRecord::new();
             let mut interners: Vec<Interner> = columns.iter().map(|_| Interner::default()).collect();
             // Errors name the line in the file: the lines before this part, plus its own.
-            let lines_before = || count_lines(&bytes[..start]) as u64;
+            let lines_before = || count_lines_before(&handle, start).unwrap_or(0);
             loop {
                 match reader.read_record(&mut record) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
+                        if quoted.is_some_and(|q| q.load(Ordering::Relaxed)) {
+                            return Ok(Vec::new());
+                        }
                         let line = lines_before() + e.position().map_or(1, csv::Position::line);
                         let message = match e.kind() {
                             csv::ErrorKind::Utf8 { err, .. } => format!("line {line}: invalid UTF-8 ({err})"),
@@ -139,35 +155,26 @@ impl TableSource for CsvSource {
             }
             rows.finish().map_err(filtering)
         };
+        let whole = (body_start, len);
         if parts.len() == 1 {
-            return read(&parts[0], lines(parts[0]));
+            return read(&whole, lines(whole), None);
         }
-        // Each thread counts its part's lines, side by side (counted up front, on one thread,
-        // they took a tenth of a 10M-row read); the first part's vector then has room for every
-        // row, the others being appended to it.
-        let counted: Vec<AtomicUsize> = parts.iter().map(|_| AtomicUsize::new(0)).collect();
-        let barrier = Barrier::new(parts.len());
+        // The first part's vector has room for every row, the others being appended to it.
         let results: Vec<Result<Vec<Row>, ConnectorError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
                 .enumerate()
-                .map(|(i, &part)| {
-                    let (counted, barrier, read) = (&counted, &barrier, &read);
-                    scope.spawn(move || {
-                        counted[i].store(lines(part), Ordering::Relaxed);
-                        // The barrier orders every count before any is read.
-                        barrier.wait();
-                        let capacity = if i == 0 {
-                            counted.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-                        } else {
-                            counted[i].load(Ordering::Relaxed)
-                        };
-                        read(&part, capacity)
-                    })
+                .map(|(i, part)| {
+                    let (read, quoted) = (&read, &quoted);
+                    let capacity = if i == 0 { lines(whole) } else { lines(*part) };
+                    scope.spawn(move || read(part, capacity, Some(quoted)))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a CSV reader thread panicked")).collect()
         });
+        if quoted.load(Ordering::Relaxed) {
+            return read(&whole, lines(whole), None);
+        }
         let mut results = results.into_iter();
         let mut rows = results.next().expect("one part at least")?;
         for part in results {
@@ -177,73 +184,121 @@ impl TableSource for CsvSource {
     }
 }
 
+/// Bytes a part's reader asks the file for at a time: the parser reads them while they are
+/// in the cache, and no buffer the size of the file is allocated (the kernel zeroed every page
+/// of one before the file was copied into it: a tenth of a 1M-row read).
+const READ_BUFFER: usize = 256 << 10;
+
+/// The least a reading thread parses of a file read in parallel.
+const MIN_PART: u64 = 1 << 20;
+
+/// The bytes `[at, end)` of a file, as a reader; it notes in `quoted`, if given, that a quote
+/// was among them, and then stops (the caller reads the file again as one part).
+struct Piece<'f> {
+    file: &'f File,
+    at: u64,
+    end: u64,
+    quoted: Option<&'f AtomicBool>,
+}
+
+impl<'f> Piece<'f> {
+    fn new(file: &'f File, at: u64, end: u64, quoted: Option<&'f AtomicBool>) -> Self {
+        Piece { file, at, end, quoted }
+    }
+}
+
+impl Read for Piece<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(usize::try_from(self.end - self.at).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let got = self.file.read_at(&mut buf[..want], self.at)?;
+        if got == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file was cut short while it was read",
+            ));
+        }
+        self.at += got as u64;
+        if let Some(quoted) = self.quoted
+            && memchr::memchr(b'"', &buf[..got]).is_some()
+        {
+            quoted.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("a quoted field: read as one part"));
+        }
+        Ok(got)
+    }
+}
+
 /// The line ends in `bytes`. Counted in pieces a byte-wide counter cannot overflow, which the
 /// compiler turns into wide compares: 5-10x faster than a count one byte at a time.
 fn count_lines(bytes: &[u8]) -> usize {
     bytes.chunks(255).map(|piece| piece.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')) as usize).sum()
 }
 
-/// The least a thread reads of a file read in pieces.
-const MIN_PIECE: usize = 16 << 20;
-
-/// The bytes of the file at `path`, read in up to `threads` pieces of `min_piece` bytes or
-/// more, side by side: one thread copying a 400 MB file out of the page cache took a quarter of
-/// a 10M-row read.
-fn read_file(path: &Path, threads: usize, min_piece: usize) -> std::io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if threads <= 1 || len < 2 * min_piece {
-        let mut bytes = Vec::with_capacity(len);
-        file.read_to_end(&mut bytes)?;
-        return Ok(bytes);
-    }
-    let mut bytes = vec![0u8; len];
-    let piece = len.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = bytes
-            .chunks_mut(piece)
-            .enumerate()
-            .map(|(i, chunk)| {
-                let file = &file;
-                scope.spawn(move || file.read_exact_at(chunk, (i * piece) as u64))
-            })
-            .collect();
-        handles.into_iter().try_for_each(|h| h.join().expect("a file reader thread panicked"))
-    })
-    .map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => {
-            std::io::Error::new(e.kind(), "the file was cut short while it was read")
+/// The line ends in the file before byte `end` (for an error's line number).
+fn count_lines_before(file: &File, end: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut piece = Piece::new(file, 0, end, None);
+    let mut lines = 0;
+    loop {
+        match piece.read(&mut buf)? {
+            0 => return Ok(lines),
+            n => lines += count_lines(&buf[..n]) as u64,
         }
-        _ => e,
-    })?;
-    Ok(bytes)
+    }
 }
 
-/// Splits the rows of a CSV file (from byte `start`) into up to `parts` ranges that end at line
-/// ends, to parse them in parallel; one range when the body is small or quoted (a quoted field
-/// may hold a line break, so only the csv reader can tell where such a record ends).
-fn split_lines(bytes: &[u8], start: usize, parts: usize) -> Vec<(usize, usize)> {
-    const MIN_PART: usize = 1 << 20;
-    let body = &bytes[start..];
-    // Searched with `memchr`, many bytes at a time: this runs on one thread before the parts.
-    if parts <= 1 || body.len() < 2 * MIN_PART || memchr::memchr(b'"', body).is_some() {
-        return vec![(start, bytes.len())];
+/// The mean length of the first lines of the body `[start, end)`, to size the rows' vectors;
+/// none without a line end among them.
+fn mean_line_length(file: &File, start: u64, end: u64) -> std::io::Result<Option<f64>> {
+    let mut buf = vec![0u8; (end - start).min(64 << 10) as usize];
+    file.read_exact_at(&mut buf, start)?;
+    let lines = count_lines(&buf);
+    Ok((lines > 0).then(|| buf.len() as f64 / lines as f64))
+}
+
+/// Splits the body of a CSV file (bytes `[start, end)`) into up to `parts` ranges of
+/// `min_part` bytes or more that end at line ends, to parse them in parallel; one range when
+/// the body is small.
+fn split_lines(
+    file: &File,
+    start: u64,
+    end: u64,
+    parts: usize,
+    min_part: u64,
+) -> std::io::Result<Vec<(u64, u64)>> {
+    let body = end - start;
+    if parts <= 1 || body < 2 * min_part {
+        return Ok(vec![(start, end)]);
     }
-    let step = body.len() / parts;
+    let step = body / parts as u64;
     let mut ranges = Vec::with_capacity(parts);
     let mut from = start;
-    for i in 1..parts {
-        let target = (start + i * step).max(from);
-        let Some(newline) = bytes[target..].iter().position(|&b| b == b'\n') else {
+    let mut window = vec![0u8; 64 << 10];
+    for i in 1..parts as u64 {
+        // The first line end at or after the target, searched a window at a time.
+        let mut at = (start + i * step).max(from);
+        let newline = loop {
+            let n = file.read_at(&mut window, at)?;
+            if n == 0 {
+                break None;
+            }
+            if let Some(offset) = memchr::memchr(b'\n', &window[..n]) {
+                break Some(at + offset as u64);
+            }
+            at += n as u64;
+        };
+        let Some(newline) = newline else {
             break;
         };
-        let to = target + newline + 1;
-        ranges.push((from, to));
-        from = to;
+        ranges.push((from, newline + 1));
+        from = newline + 1;
     }
-    ranges.push((from, bytes.len()));
+    ranges.push((from, end));
     ranges.retain(|(a, b)| a < b);
-    ranges
+    Ok(ranges)
 }
 
 #[cfg(test)]
@@ -282,8 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rows = 80_000;
         write_table(dir.path(), rows, None);
-        let bytes = std::fs::read(dir.path().join("t.csv")).unwrap();
-        assert!(split_lines(&bytes, 18, 2).len() == 2, "the test file must be split");
+        assert!(parts_of(&dir.path().join("t.csv"), 2).len() == 2, "the test file must be split");
         let read = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap();
         assert_eq!(read.len(), rows);
         for (i, row) in read.iter().enumerate() {
@@ -312,11 +366,10 @@ mod tests {
         write_table(dir.path(), 80_000, None);
         let filter = AtIsEven(Default::default());
         let read = CsvSource::new(dir.path()).read_table("t", "T", &schema(), Some(&filter)).unwrap();
-        let bytes = std::fs::read(dir.path().join("t.csv")).unwrap();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         assert_eq!(
             filter.0.into_inner(),
-            split_lines(&bytes, 18, threads).len(),
+            parts_of(&dir.path().join("t.csv"), threads).len(),
             "one filter per reading thread"
         );
         assert_eq!(read.len(), 40_000);
@@ -345,32 +398,75 @@ mod tests {
     }
 
     #[test]
-    fn a_file_read_in_pieces_is_read_whole_and_its_lines_counted() {
+    fn lines_are_counted_before_any_byte_of_a_file_read_in_pieces() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        // Lines of varied length, more line ends than a byte counter holds, no final line end.
+        // Lines of varied length, more line ends than a byte counter holds, no final line end;
+        // longer than one read buffer.
         let text: String = (0..100_003).map(|i| format!("{i},{}\n", "x".repeat(i % 13))).collect();
         let text = text.trim_end();
         std::fs::write(&path, text).unwrap();
-        for (threads, min_piece) in [(1, 1), (2, 1 << 20), (3, 1), (4, 7)] {
-            let bytes = read_file(&path, threads, min_piece).unwrap();
-            assert!(bytes == text.as_bytes(), "{threads} threads, pieces of {min_piece}");
+        let file = File::open(&path).unwrap();
+        for end in [0, 1, 5, 4096, READ_BUFFER as u64 + 3, text.len() as u64] {
+            let expected = count_lines(&text.as_bytes()[..end as usize]) as u64;
+            assert_eq!(count_lines_before(&file, end).unwrap(), expected, "before byte {end}");
         }
         assert_eq!(count_lines(text.as_bytes()), 100_002);
         assert_eq!(count_lines(&[b'\n'; 1000]), 1000);
         assert_eq!(count_lines(b""), 0);
+        let mean = mean_line_length(&file, 0, text.len() as u64).unwrap().unwrap();
+        assert!((5.0..20.0).contains(&mean), "{mean}");
+    }
+
+    /// The parts `split_lines` makes of the body of the CSV file at `path` (header: one line).
+    fn parts_of(path: &Path, parts: usize) -> Vec<(u64, u64)> {
+        let text = std::fs::read(path).unwrap();
+        let start = text.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        split_lines(&File::open(path).unwrap(), start, text.len() as u64, parts, MIN_PART).unwrap()
     }
 
     #[test]
-    fn quoted_files_and_small_files_are_one_part() {
-        let big = format!("a,b\n{}", "1,\"x\ny\"\n".repeat(400_000));
-        assert_eq!(split_lines(big.as_bytes(), 4, 2), vec![(4, big.len())]);
-        let small = "a,b\n1,2\n3,4\n";
-        assert_eq!(split_lines(small.as_bytes(), 4, 2), vec![(4, small.len())]);
+    fn small_files_are_one_part_and_large_ones_split_at_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "a,b\n1,2\n3,4\n").unwrap();
+        assert_eq!(parts_of(&path, 2), vec![(4, 12)]);
         let plain = format!("a,b\n{}", "1,2\n".repeat(1_000_000));
-        let parts = split_lines(plain.as_bytes(), 4, 3);
+        std::fs::write(&path, &plain).unwrap();
+        let parts = parts_of(&path, 3);
         assert_eq!(parts.len(), 3);
-        assert_eq!((parts[0].0, parts[2].1), (4, plain.len()));
-        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0 && plain.as_bytes()[w[0].1 - 1] == b'\n'));
+        assert_eq!((parts[0].0, parts[2].1), (4, plain.len() as u64));
+        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0 && plain.as_bytes()[w[0].1 as usize - 1] == b'\n'));
+    }
+
+    #[test]
+    fn a_large_file_with_line_ends_inside_quoted_fields_reads_as_written() {
+        // A quoted field of many lines in the middle of the file, where it is split: the
+        // parts' readers meet its quotes, and the file is read again as one part.
+        let dir = tempfile::tempdir().unwrap();
+        let long = "line\n".repeat(400_000);
+        let mut text = String::from("id,at,price\n");
+        for i in 0..120_001 {
+            if i == 60_000 {
+                writeln!(text, "\"{long}\",{},{i}.5", 1000 + i).unwrap();
+            } else {
+                writeln!(text, "user{},{},{i}.5", i % 97, 1000 + i).unwrap();
+            }
+        }
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &text).unwrap();
+        let parts = parts_of(&path, 2);
+        let split = parts[0].1 as usize;
+        assert!(
+            parts.len() == 2 && text[..split].ends_with("line\n"),
+            "the split must fall inside the field"
+        );
+        let read = CsvSource::new(dir.path()).read_table("t", "T", &schema(), None).unwrap();
+        assert_eq!(read.len(), 120_001);
+        for (i, row) in read.iter().enumerate() {
+            let id = if i == 60_000 { long.clone() } else { format!("user{}", i % 97) };
+            let expected = vec![Value::str(&id), Value::Int(1000 + i as i64), Value::float(i as f64 + 0.5)];
+            assert_eq!(row, &expected, "row {i}");
+        }
     }
 }
