@@ -285,8 +285,14 @@ impl PartWriter {
         let fields = keys.last().map_or(0, |&k| k + 1);
         let mut directory: Vec<Row> = Vec::new();
         let (mut rowid, mut previous, mut stretch) = (0i64, None, 0usize);
+        let written_so_far = std::fs::File::open(&file.path).ok();
         let rows = self.held.sorted().map(|(key, time, row)| {
             rowid += 1;
+            if rowid % WRITEBACK_ROWS == 0
+                && let Some(written) = &written_so_far
+            {
+                start_writeback(written);
+            }
             let time = (time ^ (1 << 63)) as i64;
             let same_key = previous.is_some_and(|(k, _)| k == key);
             let same_time = previous == Some((key, time));
@@ -319,6 +325,25 @@ impl PartWriter {
         self.written.push(file);
         Ok(())
     }
+}
+
+/// Rows a part's writer inserts between asking the kernel to start writing the file out.
+const WRITEBACK_ROWS: i64 = 1 << 18;
+
+/// Asks the kernel to start writing `file`'s dirty pages to disk, without waiting for them:
+/// the sync that makes a part durable then finds most of it written (it took 56-82 ms at the
+/// end of a 10M-order job, each worker waiting on its own). Best effort: a hint.
+#[allow(unsafe_code)]
+fn start_writeback(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a system call on an open descriptor, with no pointers; errors are ignored
+        // (the sync at the end makes the part durable either way).
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Rows held by a [`PartWriter`], to be written in key, then time, order.
