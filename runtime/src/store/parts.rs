@@ -28,7 +28,6 @@ use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -376,16 +375,18 @@ struct HeldRows {
     /// The encodings, in blocks of `block_bytes` (or one row's, if larger): a full block is
     /// never copied to grow it.
     blocks: Vec<Vec<u8>>,
-    /// Where each block's entries begin in `entries`.
-    firsts: Vec<usize>,
     block_bytes: usize,
     /// Bytes held in `blocks`.
     held: usize,
     /// The row being encoded, and its key.
     scratch: Vec<u8>,
     key_scratch: Vec<u8>,
-    /// One per row, in the order held.
-    entries: Vec<Held>,
+    /// One per row, in the order held, block by block: each block's own vector (sized from
+    /// the block before's rows), so that holding rows never copies the entries to grow them (a
+    /// vector of all of them, grown by doubling, took 1.9% of a 10M-order job's samples).
+    entries: Vec<Vec<Held>>,
+    /// Rows held.
+    rows: usize,
 }
 
 /// A held row: its key's number (its rank once ranked), its time (sign bit flipped, so that
@@ -411,12 +412,12 @@ impl HeldRows {
             numbers: foldhash::HashMap::default(),
             key_bytes: 0,
             blocks: Vec::new(),
-            firsts: Vec::new(),
             block_bytes,
             held: 0,
             scratch: Vec::new(),
             key_scratch: Vec::new(),
             entries: Vec::new(),
+            rows: 0,
         }
     }
 
@@ -446,14 +447,17 @@ impl HeldRows {
         let fits = self.blocks.last().is_some_and(|b| b.capacity() - b.len() >= self.scratch.len());
         if !fits {
             self.blocks.push(Vec::with_capacity(self.block_bytes.max(self.scratch.len())));
-            self.firsts.push(self.entries.len());
+            let before = self.entries.last().map_or(0, Vec::len);
+            self.entries.push(Vec::with_capacity(before + before / 8));
         }
         let block = self.blocks.last_mut().expect("a block with room");
         let (at, len) = (block.len(), self.scratch.len());
         block.extend_from_slice(&self.scratch);
         self.held += len;
         let place = |n: usize| u32::try_from(n).expect("a block under 4 GiB");
-        self.entries.push(Held { key, time: (time as u64) ^ (1 << 63), at: place(at), len: place(len) });
+        let entries = self.entries.last_mut().expect("a block's entries");
+        entries.push(Held { key, time: (time as u64) ^ (1 << 63), at: place(at), len: place(len) });
+        self.rows += 1;
     }
 
     /// The number of the key encoded in `key_scratch`, numbering it if new.
@@ -467,35 +471,30 @@ impl HeldRows {
         number
     }
 
-    /// The places in `entries` of block `b`'s rows.
-    fn block_entries(&self, b: usize) -> Range<usize> {
-        block_entries(&self.firsts, self.entries.len(), b)
-    }
-
     /// Numbers the keys of the rows held so far, each its own number until now: a key that
     /// cannot be has come.
     fn number_keys_held(&mut self) {
         self.exact = false;
         let fields = self.keys.last().map_or(0, |&k| k + 1);
         for b in 0..self.blocks.len() {
-            for e in self.block_entries(b) {
-                let Held { at, len, .. } = self.entries[e];
+            for e in 0..self.entries[b].len() {
+                let Held { at, len, .. } = self.entries[b][e];
                 let row = &self.blocks[b][at as usize..][..len as usize];
                 let values = codec::decode_first(row, fields).unwrap_or_default();
                 self.key_scratch.clear();
                 codec::encode(self.keys.iter().filter_map(|&k| values.get(k)), &mut self.key_scratch);
-                self.entries[e].key = self.number_scratch_key();
+                self.entries[b][e].key = self.number_scratch_key();
             }
         }
     }
 
     /// Bytes held: the encodings, the entries and the distinct keys.
     fn bytes(&self) -> usize {
-        self.held + self.entries.len() * size_of::<Held>() + self.key_bytes
+        self.held + self.rows * size_of::<Held>() + self.key_bytes
     }
 
     fn len(&self) -> usize {
-        self.entries.len()
+        self.rows
     }
 
     /// The rows' encodings in key, then time, order (rows of one key and time in the
@@ -513,9 +512,7 @@ impl HeldRows {
             rank[*number as usize] = place as u64;
         }
         let (mut rewritten, mut scratch) = (Vec::new(), Vec::new());
-        for b in 0..self.blocks.len() {
-            let (range, block) = (self.block_entries(b), &mut self.blocks[b]);
-            let entries = &mut self.entries[range];
+        for (block, entries) in self.blocks.iter_mut().zip(&mut self.entries) {
             if !self.exact {
                 for entry in entries.iter_mut() {
                     entry.key = rank[entry.key as usize];
@@ -538,13 +535,8 @@ impl HeldRows {
             std::mem::swap(block, &mut rewritten);
         }
         // Every block holds a row at least: each block's first row starts the merge.
-        let heap = self
-            .firsts
-            .iter()
-            .enumerate()
-            .map(|(b, &first)| Reverse((self.entries[first], b, first)))
-            .collect();
-        Merge { blocks: &self.blocks, entries: &self.entries, firsts: &self.firsts, heap }
+        let heap = self.entries.iter().enumerate().map(|(b, entries)| Reverse((entries[0], b, 0))).collect();
+        Merge { blocks: &self.blocks, entries: &self.entries, heap }
     }
 
     fn clear(&mut self) {
@@ -552,9 +544,9 @@ impl HeldRows {
         self.numbers.clear();
         self.key_bytes = 0;
         self.blocks.clear();
-        self.firsts.clear();
         self.held = 0;
         self.entries.clear();
+        self.rows = 0;
     }
 }
 
@@ -612,19 +604,12 @@ fn exact_key(value: &Value) -> Option<u64> {
     }
 }
 
-/// The places in `entries` (`len` of them) of block `b`'s rows, the blocks' first places
-/// being `firsts`.
-fn block_entries(firsts: &[usize], len: usize, b: usize) -> Range<usize> {
-    firsts[b]..firsts.get(b + 1).copied().unwrap_or(len)
-}
-
 /// Held rows' encodings in key, then time, order: the sorted blocks merged.
 struct Merge<'a> {
     blocks: &'a [Vec<u8>],
-    entries: &'a [Held],
-    /// Where each block's entries begin.
-    firsts: &'a [usize],
-    /// Each block's next row: its entry, its block, and the entry's place.
+    /// Each block's entries, sorted.
+    entries: &'a [Vec<Held>],
+    /// Each block's next row: its entry, its block, and the entry's place in the block.
     heap: BinaryHeap<Reverse<(Held, usize, usize)>>,
 }
 
@@ -635,8 +620,8 @@ impl<'a> Iterator for Merge<'a> {
     fn next(&mut self) -> Option<(u64, u64, &'a [u8])> {
         let mut next = self.heap.peek_mut()?;
         let Reverse((entry, block, place)) = *next;
-        if place + 1 < block_entries(self.firsts, self.entries.len(), block).end {
-            *next = Reverse((self.entries[place + 1], block, place + 1));
+        if let Some(&following) = self.entries[block].get(place + 1) {
+            *next = Reverse((following, block, place + 1));
         } else {
             PeekMut::pop(next);
         }
