@@ -518,10 +518,8 @@ pub fn materialize_sources(
                     for i in start..end {
                         // The exchange reads each row's key as the chunk is sent: fetched
                         // ahead, many rows' misses overlap instead of one waiting on another.
-                        if let Some(ahead) = share.rows.get(i + FEED_AHEAD)
-                            && i + FEED_AHEAD < end
-                        {
-                            prefetch_row(ahead);
+                        if i + FEED_AHEAD < end {
+                            prefetch_row(&share.rows[i + FEED_AHEAD]);
                         }
                         chunk.push((std::mem::take(&mut share.rows[i]), share.times[i], 1));
                         if chunk.len() >= chunk_rows {

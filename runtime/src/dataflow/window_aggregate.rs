@@ -338,7 +338,7 @@ impl State {
         }
         let key: KeyFields = self.scratch.iter().cloned().collect();
         let id = self.states.len() as u32;
-        let accumulators = self
+        let accumulators: Accumulators = self
             .spec
             .aggregates
             .iter()
@@ -348,7 +348,8 @@ impl State {
                 if a.window == Window::Forever { accumulator.never_removing() } else { accumulator }
             })
             .collect();
-        let accumulators: Accumulators = accumulators;
+        // The state (key and accumulators inline), the map's entry and its copy of the key,
+        // and whatever did not fit inline.
         self.key_bytes += size_of::<KeyState>()
             + size_of::<(Vec<Value>, u32)>()
             + key.len() * size_of::<Value>()
