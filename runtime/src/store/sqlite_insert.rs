@@ -23,7 +23,7 @@ use std::ptr::{self, NonNull};
 use libsqlite3_sys as ffi;
 
 use super::codec::{self, Cell};
-use crate::value::{F64, PREFETCH_AHEAD, Row, Value, prefetch_row};
+use crate::value::{F64, PREFETCH_AHEAD, Row, Value, prefetch, prefetch_row};
 
 /// A SQLite failure, with SQLite's message.
 #[derive(Debug)]
@@ -155,7 +155,12 @@ impl Inserts {
         unsafe {
             self.insert_each(rows.len(), |statement, offset, i| {
                 // A history's rows reach their insert after the rest of their batch has pushed
-                // them out of the cache.
+                // them out of the cache; where `rows` are references in another order than the
+                // rows themselves (a live append, in key order), so are the rows' own headers:
+                // fetched further ahead, so that reading where a row's values are does not wait.
+                if let Some(further) = rows.get(i + 2 * PREFETCH_AHEAD) {
+                    prefetch::<Row>(further.borrow());
+                }
                 if let Some(ahead) = rows.get(i + PREFETCH_AHEAD) {
                     prefetch_row(ahead.borrow());
                 }
