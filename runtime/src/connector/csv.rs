@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
-use smol_str::SmolStr;
 
 use super::{
-    Connector, ConnectorError, Interner, Kept, RowFilter, TableSource, file_name, parse_cell_interned,
+    Connector, ConnectorError, Interner, Kept, RowFilter, TableSource, file_name, parse_cell, takes_text,
 };
 use crate::config::Config;
 use crate::schema::Schema;
-use crate::value::{FieldType, INLINE_STR, Row, ScalarType, Value};
+use crate::value::Row;
 
 /// `[connectors.NAME] kind = "csv"`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -142,21 +141,19 @@ impl TableSource for CsvSource {
                 let mut row = rows.row(columns.len());
                 for ((field, &column), interner) in schema.fields.iter().zip(&columns).zip(&mut interners) {
                     let text = record.get(column).unwrap_or("");
-                    // A short string is made here, in the row, rather than returned from the
-                    // interner's call: a 24-byte value written in pieces by the callee and read
-                    // back whole by the caller stalled on every string cell (about 3% of a
-                    // 10M-order job; made here, the read phase took 3-5% less).
-                    if plain_string(field.ty) && !text.is_empty() && text.len() <= INLINE_STR {
-                        row.push(Value::Str(SmolStr::new_inline(text)));
+                    // A string cell is made in place, through the interner's inline call: it
+                    // cannot fail, and returned inside a `Result` it was written in pieces and
+                    // read back whole, a stall on every string cell (about 3% of a 10M-order
+                    // job).
+                    if takes_text(field.ty, text) {
+                        row.push(interner.intern(text));
                         continue;
                     }
-                    let value = parse_cell_interned(field.ty, text, interner).map_err(|message| {
-                        ConnectorError::Value {
-                            file: file.clone(),
-                            line: lines_before() + record.position().map_or(1, csv::Position::line),
-                            column: field.name.clone(),
-                            message,
-                        }
+                    let value = parse_cell(field.ty, text).map_err(|message| ConnectorError::Value {
+                        file: file.clone(),
+                        line: lines_before() + record.position().map_or(1, csv::Position::line),
+                        column: field.name.clone(),
+                        message,
                     })?;
                     row.push(value);
                 }
@@ -191,11 +188,6 @@ impl TableSource for CsvSource {
         }
         Ok(rows)
     }
-}
-
-/// A string field (not a list): a cell is its own text.
-fn plain_string(ty: FieldType) -> bool {
-    ty.scalar == ScalarType::Str && !ty.list
 }
 
 /// Bytes a part's reader asks the file for at a time: the parser reads them while they are
