@@ -4,7 +4,7 @@
 //!
 //! Two stages, because one thread doing both was the serial stage of a Kafka ingest: polling
 //! (librdkafka's queue, a clock read per message) and decoding each took about half of it, and
-//! it was 70-85% busy while the machine had time to spare. Batches go from one to the other in
+//! it was 60-85% busy while the machine had time to spare. Batches go from one to the other in
 //! the order they were polled, so a partition's records reach the source in offset order.
 
 use std::ops::Range;
