@@ -290,8 +290,10 @@ impl OnlinePipeline {
         let mut threads = self.threads.lock().expect("threads");
         for (index, consumer) in consumers {
             let (source, stop) = (self.sources[index].clone(), self.stop.clone());
-            let label = format!("kafka {}", source.source.name);
-            threads.push(spawn(&name, &label, move || kafka::consume(consumer, source, stop))?);
+            let label = source.source.name.clone();
+            let (poll, decode) = kafka::stages(consumer, source, stop);
+            threads.push(spawn(&name, &format!("kafka {label}"), poll)?);
+            threads.push(spawn(&name, &format!("decode {label}"), decode)?);
         }
         if !self.sources.is_empty() {
             let (sources, stop) = (self.sources.clone(), self.stop.clone());

@@ -486,6 +486,11 @@ fn show(json: &Json) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::Field;
+
     proptest::proptest! {
         #[test]
         fn names_of_one_length_compare_equal_exactly_when_their_bytes_are_equal(
@@ -499,14 +504,9 @@ mod tests {
                 let i = flip % a.len();
                 b[i] = b[i].wrapping_add(1 + (flip / a.len() % 2) as u8);
             }
-            proptest::prop_assert_eq!(super::same_bytes(&a, &b), a == b);
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
         }
     }
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::schema::Field;
 
     fn schema() -> Schema {
         let field = |name: &str, scalar, nullable, timestamp| Field {

@@ -35,45 +35,39 @@ struct Polled {
     messages: Vec<(usize, Origin, Range<usize>)>,
 }
 
-/// Consumes until `stop` is set: polls on this thread and decodes on one of its own, which
-/// offers every batch polled before it stops.
-pub(crate) fn consume(consumer: BaseConsumer, source: Arc<OnlineSource>, stop: Arc<AtomicBool>) {
-    let mut poller = Poller { consumer, last_error: None };
+/// The two stages of a Kafka source's consumer, for a thread each: the poller, which polls
+/// until `stop` is set, and the decoder, which offers every batch the poller gave it and
+/// finishes after the poller does.
+pub(crate) fn stages(
+    consumer: BaseConsumer,
+    source: Arc<OnlineSource>,
+    stop: Arc<AtomicBool>,
+) -> (impl FnOnce() + Send + 'static, impl FnOnce() + Send + 'static) {
     // Batches to decode, and back to the poller, emptied, to be filled again.
     let (to_decode, polled) = std::sync::mpsc::sync_channel::<Polled>(DECODE_QUEUE);
     let (to_reuse, spare) = std::sync::mpsc::channel::<Polled>();
-    std::thread::scope(|scope| {
-        let source = &source;
-        let decoder = std::thread::Builder::new()
-            .name(format!("volga decode {}", source.source.name))
-            .spawn_scoped(scope, move || {
-                let mut interners = interners(source);
-                for mut batch in polled {
-                    offer(&mut batch, source, &mut interners);
-                    let _ = to_reuse.send(batch);
-                }
-            });
-        if decoder.is_err() {
-            // Without a second thread, this one does both.
-            let mut interners = interners(source);
-            let mut batch = Polled::default();
-            while !stop.load(Ordering::Acquire) {
-                poller.poll(source, &mut batch);
-                offer(&mut batch, source, &mut interners);
-            }
-            return;
-        }
+    let decoding = source.clone();
+    let poll = move || {
+        let mut poller = Poller { consumer, last_error: None };
         while !stop.load(Ordering::Acquire) {
             let mut batch = spare.try_recv().unwrap_or_default();
-            poller.poll(source, &mut batch);
+            poller.poll(&source, &mut batch);
             // A send fails only if the decoder is gone, when nothing polled could be offered.
             if !batch.messages.is_empty() && to_decode.send(batch).is_err() {
                 return;
             }
         }
-        // Dropping the sender lets the decoder offer what it was given, then finish.
-        drop(to_decode);
-    });
+    };
+    let decode = move || {
+        // Shared strings of the source's string fields, for as long as the consumer runs.
+        let mut interners: Vec<Interner> =
+            decoding.schema.fields.iter().map(|_| Interner::default()).collect();
+        for mut batch in polled {
+            offer(&mut batch, &decoding, &mut interners);
+            let _ = to_reuse.send(batch);
+        }
+    };
+    (poll, decode)
 }
 
 struct Poller {
@@ -109,22 +103,15 @@ impl Poller {
                     break;
                 }
             }
+            // Once something arrived, take only what is already there.
             timeout = Duration::ZERO;
         }
     }
 }
 
-fn interners(source: &OnlineSource) -> Vec<Interner> {
-    // Shared strings of the source's string fields, for as long as the consumer runs.
-    source.schema.fields.iter().map(|_| Interner::default()).collect()
-}
-
 /// Decodes the messages of `batch` into records and offers them to `source`, leaving `batch`
 /// empty.
 fn offer(batch: &mut Polled, source: &OnlineSource, interners: &mut [Interner]) {
-    if batch.messages.is_empty() {
-        return;
-    }
     let records = batch
         .messages
         .drain(..)
